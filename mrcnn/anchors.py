@@ -1,0 +1,50 @@
+"""Pyramid anchors, generated in-graph from the feature-map shapes (no anchors input)."""
+import keras
+from keras import ops
+
+
+def level_anchors(height, width, stride, scale, ratios):
+    """Anchors of one pyramid level in pixels: [height * width * len(ratios), 4].
+
+    Anchors are centred on the feature cells ((i + 0.5) * stride); ratio = width / height;
+    the order is (row, column, ratio), matching a [h, w, ratios * k] head output reshaped to [-1, k].
+    """
+    ratios = ops.convert_to_tensor(ratios, "float32")
+    half_h = 0.5 * scale / ops.sqrt(ratios)
+    half_w = 0.5 * scale * ops.sqrt(ratios)
+    center_y = (ops.cast(ops.arange(height), "float32") + 0.5) * stride
+    center_x = (ops.cast(ops.arange(width), "float32") + 0.5) * stride
+    center_y, center_x = ops.meshgrid(center_y, center_x, indexing="ij")
+    center_y = center_y[..., None]
+    center_x = center_x[..., None]
+    anchors = ops.stack(
+        [center_y - half_h, center_x - half_w, center_y + half_h, center_x + half_w], axis=-1
+    )
+    return ops.reshape(anchors, (-1, 4))
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class PyramidAnchors(keras.layers.Layer):
+    """Anchors for all levels, normalised to the image: [anchors, (y1, x1, y2, x2)].
+
+    Inputs: [image [batch, H, W, 3], P2, ..., P6]. One scale per level.
+    """
+
+    def __init__(self, scales, ratios, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.scales = [float(s) for s in scales]
+        self.ratios = [float(r) for r in ratios]
+        self.strides = [int(s) for s in strides]
+
+    def call(self, inputs):
+        image, features = inputs[0], inputs[1:]
+        per_level = []
+        for feature, stride, scale in zip(features, self.strides, self.scales):
+            shape = ops.shape(feature)
+            per_level.append(level_anchors(shape[1], shape[2], stride, scale, self.ratios))
+        anchors = ops.concatenate(per_level, axis=0)
+        image_shape = ops.cast(ops.shape(image)[1:3], "float32")
+        return anchors / ops.concatenate([image_shape, image_shape])
+
+    def get_config(self):
+        return {**super().get_config(), "scales": self.scales, "ratios": self.ratios, "strides": self.strides}

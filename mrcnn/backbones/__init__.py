@@ -1,0 +1,16 @@
+"""Backbones: a registry of builders returning `Backbone` (a C2..C5 Keras model plus metadata).
+
+    from mrcnn.backbones import build_backbone, list_backbones
+    backbone = build_backbone("mobilenet_v1", alpha=0.75, weights="imagenet")
+
+A new backbone is one file with one `@register_backbone("name")` builder, imported below.
+"""
+from .registry import Backbone, UnknownBackboneError, build_backbone, list_backbones, register_backbone
+from .normalize import PixelNormalization
+from .weights import find_weights_file, load_weights_by_name, weights_search_dirs
+from . import mobilenet, resnet  # noqa: F401  (registers the built-in builders)
+
+__all__ = [
+    "Backbone", "UnknownBackboneError", "build_backbone", "list_backbones", "register_backbone",
+    "PixelNormalization", "find_weights_file", "load_weights_by_name", "weights_search_dirs",
+]

@@ -1,0 +1,39 @@
+"""Turn a keras.applications constructor into a `Backbone` (normalise, tap C2..C5, weights, BN freezing)."""
+import keras
+
+from .registry import Backbone
+from .weights import load_weights_by_name, resolve_weights
+
+
+def freeze_batch_norm(model, train_bn):
+    """Set `trainable = train_bn` on every BatchNormalization layer (frozen BN runs in inference mode)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = bool(train_bn)
+
+
+def from_application(application, *, name, taps, strides, stage_patterns, normalization, input_shape,
+                     weights, imagenet_file, train_bn, **app_options):
+    """Build `application(include_top=False, ...)` on normalised raw pixels and tap its C2..C5 layers.
+
+    application: a keras.applications constructor, e.g. keras.applications.ResNet50.
+    taps: layer names of C2..C5 in `application`; strides: their strides.
+    normalization: a layer mapping raw RGB [0, 255] to the application's input range.
+    weights: None, "imagenet" (looked up offline as `imagenet_file`) or an .h5 path, loaded by layer name.
+    app_options: passed on to `application`, e.g. alpha=0.75.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"{name}: input_shape must be (H, W, 3) with H, W an int or None, got {input_shape}")
+    owner = f"{name} with options {app_options}" if app_options else name
+    weights_file = resolve_weights(weights, imagenet_file, owner)  # Fail before the (slow) build.
+    image = keras.Input(shape=input_shape, name="backbone_image")
+    body = application(include_top=False, weights=None, input_tensor=normalization(image),
+                       input_shape=input_shape, **app_options)
+    features = [body.get_layer(tap).output for tap in taps]
+    model = keras.Model(image, features, name=name)
+    if weights_file is not None:
+        load_weights_by_name(model, weights_file)
+    freeze_batch_norm(model, train_bn)
+    channels = [feature.shape[-1] for feature in features]
+    return Backbone(model, strides, channels, dict(stage_patterns), name, weights_file)

@@ -1,0 +1,46 @@
+"""In-graph input normalisation, so every backbone takes raw RGB pixels in [0, 255]."""
+import keras
+from keras import ops
+
+# keras.applications "caffe" preprocessing (ResNet): BGR order, ImageNet mean removed, no scaling.
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class PixelNormalization(keras.layers.Layer):
+    """`(images - mean) / std`, per RGB channel, then optionally reversed to BGR.
+
+    images: [batch, H, W, 3] float RGB in [0, 255] -> [batch, H, W, 3] in the backbone's range.
+    `mean` and `std` are given in RGB order (the input order), whatever `channel_order` is.
+    """
+
+    def __init__(self, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="rgb", **kwargs):
+        super().__init__(**kwargs)
+        if channel_order not in ("rgb", "bgr"):
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"mean and std need 3 values each and std > 0, got mean={mean}, std={std}")
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.channel_order = channel_order
+
+    def call(self, images):
+        x = ops.cast(images, self.compute_dtype)
+        x = (x - ops.convert_to_tensor(self.mean, x.dtype)) / ops.convert_to_tensor(self.std, x.dtype)
+        return ops.flip(x, axis=-1) if self.channel_order == "bgr" else x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std, "channel_order": self.channel_order}
+
+
+def caffe_normalization(name="normalize_input"):
+    """ResNet ("caffe") preprocessing: RGB -> BGR, minus the ImageNet mean."""
+    return PixelNormalization(IMAGENET_MEAN_RGB, (1.0, 1.0, 1.0), "bgr", name=name)
+
+
+def symmetric_normalization(name="normalize_input"):
+    """MobileNet ("tf") preprocessing: x / 127.5 - 1, into [-1, 1]."""
+    return PixelNormalization((127.5,) * 3, (127.5,) * 3, "rgb", name=name)

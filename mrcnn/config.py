@@ -1,0 +1,216 @@
+"""Model configuration.
+
+Subclass ``Config`` and override attributes, exactly as in matterport's Mask_RCNN. Every
+matterport attribute keeps its name, default and meaning. Attributes matterport hard-coded
+(FPN/RPN/head widths, optimiser, XLA, mixed precision) are added as config values so that a
+slim, fast "mobile" configuration (``MobileConfig``) is just a subclass.
+
+Boxes inside the network are normalised to the molded image: (y1, x1, y2, x2) / (H, W, H, W),
+with pixel y2/x2 exclusive.
+"""
+import json
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class Config:
+    """Base configuration. Override attributes in a subclass, or pass them as keyword arguments."""
+
+    NAME = None  # Short name of the experiment; used in log-dir and checkpoint names.
+
+    # Devices and batch. BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT (derived).
+    GPU_COUNT = 1
+    IMAGES_PER_GPU = 2
+
+    STEPS_PER_EPOCH = 1000
+    VALIDATION_STEPS = 50
+
+    # Backbone: a registry name (see mrcnn.backbones.list_backbones()) or a callable builder.
+    BACKBONE = "resnet101"
+    # Extra keyword arguments for the backbone builder, e.g. {"alpha": 0.75} for mobilenet_v1.
+    BACKBONE_OPTIONS = {}
+    # Strides of the FPN levels P2..P6 (the backbone's C2..C5 strides plus P6).
+    BACKBONE_STRIDES = [4, 8, 16, 32, 64]
+    # Kept for matterport compatibility; feature shapes are derived in-graph.
+    COMPUTE_BACKBONE_SHAPE = None
+
+    # Widths. matterport hard-codes RPN 512 and mask head 256/4 convs.
+    FPN_CLASSIF_FC_LAYERS_SIZE = 1024
+    TOP_DOWN_PYRAMID_SIZE = 256
+    RPN_CONV_CHANNELS = 512
+    MASK_HEAD_CHANNELS = 256
+    MASK_HEAD_CONVS = 4
+
+    NUM_CLASSES = 1  # Including background.
+
+    # Anchors: one scale per pyramid level, in pixels of the molded image.
+    RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
+    RPN_ANCHOR_RATIOS = [0.5, 1, 2]  # width / height
+    RPN_ANCHOR_STRIDE = 1
+    RPN_NMS_THRESHOLD = 0.7
+    RPN_TRAIN_ANCHORS_PER_IMAGE = 256
+    PRE_NMS_LIMIT = 6000
+    POST_NMS_ROIS_TRAINING = 2000
+    POST_NMS_ROIS_INFERENCE = 1000
+
+    # Ground-truth masks are stored cropped to their box and resized to MINI_MASK_SHAPE.
+    USE_MINI_MASK = True
+    MINI_MASK_SHAPE = (56, 56)
+
+    # Resizing, as matterport: "square", "pad64", "none" or "crop".
+    IMAGE_RESIZE_MODE = "square"
+    IMAGE_MIN_DIM = 800
+    IMAGE_MAX_DIM = 1024
+    IMAGE_MIN_SCALE = 0
+    IMAGE_CHANNEL_COUNT = 3
+    # Kept for compatibility; each backbone applies its own normalisation in-graph.
+    MEAN_PIXEL = np.array([123.7, 116.8, 103.9])
+
+    TRAIN_ROIS_PER_IMAGE = 200
+    ROI_POSITIVE_RATIO = 0.33
+    POOL_SIZE = 7
+    MASK_POOL_SIZE = 14
+    MASK_SHAPE = [28, 28]
+    MAX_GT_INSTANCES = 100
+
+    RPN_BBOX_STD_DEV = np.array([0.1, 0.1, 0.2, 0.2])
+    BBOX_STD_DEV = np.array([0.1, 0.1, 0.2, 0.2])
+
+    DETECTION_MAX_INSTANCES = 100
+    DETECTION_MIN_CONFIDENCE = 0.7
+    DETECTION_NMS_THRESHOLD = 0.3
+
+    # Optimiser: "sgd" (matterport: momentum SGD) or "adamw".
+    OPTIMIZER = "sgd"
+    LEARNING_RATE = 0.001
+    LEARNING_MOMENTUM = 0.9
+    WEIGHT_DECAY = 0.0001
+    GRADIENT_CLIP_NORM = 5.0
+    LOSS_WEIGHTS = {
+        "rpn_class_loss": 1.0,
+        "rpn_bbox_loss": 1.0,
+        "mrcnn_class_loss": 1.0,
+        "mrcnn_bbox_loss": 1.0,
+        "mrcnn_mask_loss": 1.0,
+    }
+
+    USE_RPN_ROIS = True
+    # BatchNorm layers stay frozen (inference mode) unless True, as in matterport.
+    TRAIN_BN = False
+
+    # Built-in augmentation for `train()` when no `augmentation=` is passed: None or "default".
+    AUGMENTATION = None
+    # Passed explicitly to compile(): Keras' "auto" would turn XLA on only where a GPU is visible.
+    JIT_COMPILE = False
+    # "float32" or "mixed_float16" / "mixed_bfloat16" (keras.mixed_precision policy for the heads).
+    PRECISION = "float32"
+    # Workers for the training data loader (threads).
+    DATA_WORKERS = 2
+
+    _RESIZE_MODES = ("square", "pad64", "none", "crop")
+
+    def __init__(self, **overrides):
+        for key, value in overrides.items():
+            if not hasattr(type(self), key) or not key.isupper():
+                raise ConfigError(f"Unknown config attribute {key!r}")
+            setattr(self, key, value)
+        self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
+        self.IMAGE_SHAPE = self._image_shape()
+        # matterport's image_meta length: id, original shape, image shape, window, scale, class ids.
+        self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
+        self.validate()
+
+    def _image_shape(self):
+        channels = self.IMAGE_CHANNEL_COUNT
+        if self.IMAGE_RESIZE_MODE == "crop":
+            return np.array([self.IMAGE_MIN_DIM, self.IMAGE_MIN_DIM, channels])
+        return np.array([self.IMAGE_MAX_DIM, self.IMAGE_MAX_DIM, channels])
+
+    def validate(self):
+        """Raise ConfigError naming the attribute to fix."""
+        checks = [
+            (self.IMAGE_RESIZE_MODE in self._RESIZE_MODES,
+             f"IMAGE_RESIZE_MODE must be one of {self._RESIZE_MODES}, got {self.IMAGE_RESIZE_MODE!r}"),
+            (self.IMAGE_RESIZE_MODE != "square" or self.IMAGE_MAX_DIM % 64 == 0,
+             f"IMAGE_MAX_DIM must be a multiple of 64 for 'square' resizing, got {self.IMAGE_MAX_DIM}"),
+            (self.IMAGE_RESIZE_MODE != "crop" or self.IMAGE_MIN_DIM % 64 == 0,
+             f"IMAGE_MIN_DIM must be a multiple of 64 for 'crop' resizing, got {self.IMAGE_MIN_DIM}"),
+            (int(self.NUM_CLASSES) >= 1, "NUM_CLASSES counts the background too and must be >= 1"),
+            (self.GPU_COUNT >= 1 and self.IMAGES_PER_GPU >= 1, "GPU_COUNT and IMAGES_PER_GPU must be >= 1"),
+            (len(self.RPN_ANCHOR_SCALES) == len(self.BACKBONE_STRIDES),
+             "RPN_ANCHOR_SCALES needs one scale per pyramid level (len(BACKBONE_STRIDES))"),
+            (0 < self.ROI_POSITIVE_RATIO < 1, "ROI_POSITIVE_RATIO must be in (0, 1)"),
+            (self.TRAIN_ROIS_PER_IMAGE * self.ROI_POSITIVE_RATIO >= 1,
+             "TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO must allow at least one positive ROI"),
+            (self.PRE_NMS_LIMIT >= 1 and self.POST_NMS_ROIS_TRAINING >= 1,
+             "PRE_NMS_LIMIT and POST_NMS_ROIS_TRAINING must be positive"),
+            (self.OPTIMIZER in ("sgd", "adamw"), f"OPTIMIZER must be 'sgd' or 'adamw', got {self.OPTIMIZER!r}"),
+            (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
+            (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
+             f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self):
+        """Public attributes as JSON-friendly values (numpy arrays become lists)."""
+        result = {}
+        for name in dir(self):
+            value = getattr(self, name)
+            if not name.isupper() or callable(value) and not isinstance(value, str):
+                continue
+            result[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return result
+
+    def to_json(self):
+        """JSON text of `to_dict()`; a callable BACKBONE is stored by its name."""
+        data = self.to_dict()
+        if callable(self.BACKBONE):
+            data["BACKBONE"] = getattr(self.BACKBONE, "__name__", str(self.BACKBONE))
+        return json.dumps(data, sort_keys=True, default=str)
+
+    @classmethod
+    def from_dict(cls, values, **overrides):
+        """A Config whose attributes come from `values` (e.g. a checkpoint), then `overrides`."""
+        known = {k: v for k, v in values.items() if hasattr(cls, k) and k.isupper()}
+        for key in ("RPN_BBOX_STD_DEV", "BBOX_STD_DEV", "MEAN_PIXEL"):
+            if key in known:
+                known[key] = np.array(known[key])
+        known.update(overrides)
+        return cls(**known)
+
+    def display(self):
+        """Print every configuration value."""
+        print("\nConfigurations:")
+        for name, value in sorted(self.to_dict().items()):
+            print(f"{name:30} {value}")
+        print("\n")
+
+
+class MobileConfig(Config):
+    """Slim widths for a fast CPU model on a MobileNet v1 backbone.
+
+    At 512x512 a single 3x3 conv of 256 channels on P2 costs about as much as two ResNet-50
+    bodies, so the speed of this config comes from the narrow FPN/RPN/heads, not only the body.
+    """
+
+    BACKBONE = "mobilenet_v1"
+    BACKBONE_OPTIONS = {"alpha": 0.75}
+    IMAGE_MIN_DIM = 512
+    IMAGE_MAX_DIM = 512
+    TOP_DOWN_PYRAMID_SIZE = 64
+    RPN_CONV_CHANNELS = 64
+    FPN_CLASSIF_FC_LAYERS_SIZE = 256
+    MASK_HEAD_CHANNELS = 64
+    MASK_HEAD_CONVS = 2
+    PRE_NMS_LIMIT = 2000
+    POST_NMS_ROIS_TRAINING = 1000
+    POST_NMS_ROIS_INFERENCE = 300
+    TRAIN_ROIS_PER_IMAGE = 128
+    DETECTION_MAX_INSTANCES = 50
+    MAX_GT_INSTANCES = 50

@@ -1,0 +1,129 @@
+"""Training data: utils.Dataset images → padded ground-truth batches for `keras.Model.fit`.
+
+Each batch is a dict of numpy arrays:
+  image        [b, H, W, 3] float32, raw RGB in [0, 255] (zero padding);
+  gt_class_ids [b, G] int32 (0 = padding, < 0 = crowd);
+  gt_boxes     [b, G, (y1, x1, y2, x2)] float32 normalised to the molded image;
+  gt_masks     [b, G, h, w] uint8: mini masks over each box (USE_MINI_MASK) or full-image masks.
+G = MAX_GT_INSTANCES. RPN and ROI targets are computed in-graph from these.
+"""
+import math
+
+import keras
+import numpy as np
+
+from mrcnn import augment as augment_lib
+from mrcnn import utils
+from mrcnn.mold import check_image, resize_for_model
+
+
+class AnnotationError(ValueError):
+    """A dataset's load_mask returned something unusable."""
+
+
+def _check_mask(dataset, image_id, image, masks, class_ids):
+    where = f"image {dataset.image_reference(image_id)!r} (id {image_id})"
+    masks = np.asarray(masks)
+    class_ids = np.asarray(class_ids)
+    if masks.ndim != 3 or masks.shape[:2] != image.shape[:2]:
+        raise AnnotationError(
+            f"{where}: load_mask must return masks [H, W, N] matching the image {image.shape[:2]}, got {masks.shape}"
+        )
+    if class_ids.shape != (masks.shape[2],):
+        raise AnnotationError(f"{where}: load_mask returned {masks.shape[2]} masks but class_ids of shape {class_ids.shape}")
+    if np.any(np.abs(class_ids) >= dataset.num_classes):
+        raise AnnotationError(f"{where}: class ids {np.unique(class_ids).tolist()} exceed the dataset's {dataset.num_classes} classes")
+    return masks.astype(bool), class_ids.astype(np.int32)
+
+
+def load_image_gt(dataset, config, image_id, augmenter=None, rng=None):
+    """One training example: (image uint8 [H, W, 3], class_ids [N], boxes [N, 4] pixels, masks).
+
+    masks are [N, h, w] bool: mini masks over the boxes, or full-image masks. Instances whose
+    mask is empty after augmentation or resizing are dropped; an image with none still trains.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    image = check_image(dataset.load_image(image_id), where=f"image {dataset.image_reference(image_id)!r}")
+    masks, class_ids = _check_mask(dataset, image_id, image, *dataset.load_mask(image_id))
+    if augmenter is not None:
+        image, masks = augmenter(image, masks, rng)
+    image, _, scale, padding, crop = resize_for_model(image, config)
+    masks = utils.resize_mask(masks, scale, padding, crop)
+    keep = masks.any(axis=(0, 1))
+    masks, class_ids = masks[:, :, keep], class_ids[keep]
+    if len(class_ids) > config.MAX_GT_INSTANCES:
+        chosen = np.sort(rng.choice(len(class_ids), config.MAX_GT_INSTANCES, replace=False))
+        masks, class_ids = masks[:, :, chosen], class_ids[chosen]
+    boxes = utils.extract_bboxes(masks).astype(np.float32)
+    if config.USE_MINI_MASK:
+        masks = utils.minimize_mask(boxes.astype(np.int32), masks, tuple(config.MINI_MASK_SHAPE))
+    return image, class_ids, boxes, np.transpose(masks, (2, 0, 1))
+
+
+def pad_example(image, class_ids, boxes, masks, max_instances):
+    """Pad one example's ground truth to `max_instances` rows (see the module docstring)."""
+    count = len(class_ids)
+    height, width = image.shape[:2]
+    padded_ids = np.zeros(max_instances, np.int32)
+    padded_boxes = np.zeros((max_instances, 4), np.float32)
+    padded_masks = np.zeros((max_instances,) + masks.shape[1:], np.uint8)
+    padded_ids[:count] = class_ids
+    padded_boxes[:count] = boxes / np.array([height, width, height, width], np.float32)
+    padded_masks[:count] = masks
+    return padded_ids, padded_boxes, padded_masks
+
+
+class DataGenerator(keras.utils.PyDataset):
+    """Batches for `fit`, drawn in a fresh random order each epoch.
+
+    `steps` batches make an epoch (default: one pass over the images). Augmentation is any
+    object `augment.as_augmenter` accepts; images whose source is in `no_augmentation_sources`
+    are never augmented. Loading runs in `workers` threads.
+    """
+
+    def __init__(self, dataset, config, shuffle=True, augmentation=None, steps=None, seed=None,
+                 no_augmentation_sources=None, workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        if not len(dataset.image_ids):
+            raise ValueError("The dataset has no images; did you call dataset.prepare() after adding images?")
+        self.dataset = dataset
+        self.config = config
+        self.shuffle = shuffle
+        self.augmenter = augment_lib.as_augmenter(augmentation) if augmentation is not None else None
+        self.no_augmentation_sources = set(no_augmentation_sources or ())
+        self.steps = steps or math.ceil(len(dataset.image_ids) / config.BATCH_SIZE)
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        self.epoch = 0
+        self._order = self._new_order()
+
+    def _new_order(self):
+        ids = np.array(self.dataset.image_ids)
+        if self.shuffle:
+            ids = np.random.default_rng([self.seed, self.epoch]).permutation(ids)
+        return ids
+
+    def __len__(self):
+        return self.steps
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._new_order()
+
+    def example(self, image_id, rng):
+        source = self.dataset.image_info[image_id]["source"]
+        augmenter = None if source in self.no_augmentation_sources else self.augmenter
+        example = load_image_gt(self.dataset, self.config, image_id, augmenter, rng)
+        return example[0], *pad_example(*example, self.config.MAX_GT_INSTANCES)
+
+    def __getitem__(self, index):
+        size = self.config.BATCH_SIZE
+        order = self._order
+        ids = [order[(index * size + j) % len(order)] for j in range(size)]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        images, class_ids, boxes, masks = zip(*(self.example(i, rng) for i in ids))
+        return ({
+            "image": np.stack(images).astype(np.float32),
+            "gt_class_ids": np.stack(class_ids),
+            "gt_boxes": np.stack(boxes),
+            "gt_masks": np.stack(masks),
+        },)

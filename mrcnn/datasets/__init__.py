@@ -1,0 +1,6 @@
+"""Dataset loaders, each a ``mrcnn.utils.Dataset`` subclass: VIA json, COCO json, polygon CSV."""
+from mrcnn.datasets.coco import CocoDataset
+from mrcnn.datasets.csv_polygons import CsvPolygonDataset
+from mrcnn.datasets.via import PolygonDataset, ViaDataset
+
+__all__ = ["CocoDataset", "CsvPolygonDataset", "PolygonDataset", "ViaDataset"]

@@ -1,0 +1,69 @@
+"""DetectionLayer: refined, class-wise NMS'd detections from the box head."""
+import keras
+from keras import ops
+
+from mrcnn import boxes as box_ops
+from mrcnn import tf_ops
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class DetectionLayer(keras.layers.Layer):
+    """Inputs: [rois [batch, N, 4] normalised, probs [batch, N, classes], deltas [batch, N, classes, 4]].
+
+    Output: [batch, max_instances, (y1, x1, y2, x2, class_id, score)] sorted by score; empty slots
+    are all zero (score 0). Each foreground class is scored separately, so one ROI can yield
+    detections of two classes.
+    """
+
+    def __init__(self, max_instances, min_confidence, nms_threshold, std_dev, **kwargs):
+        super().__init__(**kwargs)
+        self.max_instances = int(max_instances)
+        self.min_confidence = float(min_confidence)
+        self.nms_threshold = float(nms_threshold)
+        self.std_dev = [float(s) for s in std_dev]
+
+    def call(self, inputs):
+        rois, probs, deltas = inputs
+        refined = box_ops.clip(box_ops.decode(rois[:, :, None, :], deltas, self.std_dev))[:, :, 1:]
+        live = ops.cast(box_ops.area(rois) > 0, probs.dtype)
+        scores = probs[:, :, 1:] * live[..., None]
+        boxes, scores, classes, _ = tf_ops.per_class_nms(
+            refined, scores, self.max_instances, self.nms_threshold, self.min_confidence
+        )
+        filled = ops.cast(scores > 0, boxes.dtype)
+        class_ids = (ops.cast(classes, boxes.dtype) + 1.0) * filled
+        return ops.concatenate([boxes, class_ids[..., None], scores[..., None]], axis=-1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "max_instances": self.max_instances,
+            "min_confidence": self.min_confidence,
+            "nms_threshold": self.nms_threshold,
+            "std_dev": self.std_dev,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class KeptDetections(keras.layers.Layer):
+    """Drop the padding columns no image of the batch uses, so the mask head runs only on kept slots.
+
+    Input: detections [batch, max_instances, 6]. Output: [batch, n, 6] with n = the largest
+    detection count in the batch (at least 1, so shapes stay valid).
+    """
+
+    def call(self, detections):
+        counts = ops.sum(ops.cast(detections[..., 5] > 0, "int32"), axis=1)
+        n = ops.maximum(ops.max(counts), 1)
+        return detections[:, :n]
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class SelectClassMask(keras.layers.Layer):
+    """Inputs: [mask logits [batch, n, h, w, classes], detections [batch, n, 6]] → probabilities [batch, n, h, w]."""
+
+    def call(self, inputs):
+        logits, detections = inputs
+        class_ids = ops.cast(detections[..., 4], "int32")
+        chosen = ops.take_along_axis(logits, class_ids[:, :, None, None, None], axis=-1)
+        return ops.sigmoid(chosen[..., 0])

@@ -1,0 +1,18 @@
+"""Feature Pyramid Network: C2..C5 → P2..P6 (top-down path with lateral 1x1 convolutions)."""
+from keras import layers
+
+
+def build_fpn(c2, c3, c4, c5, size):
+    """P2..P6, each with `size` channels; P6 is P5 subsampled by 2 (used by the RPN only).
+
+    Layer names follow matterport (fpn_c5p5, fpn_p5upsampled, fpn_p4add, fpn_p2, ...).
+    """
+    p5 = layers.Conv2D(size, 1, name="fpn_c5p5")(c5)
+    merged = {5: p5}
+    for level, c in ((4, c4), (3, c3), (2, c2)):
+        upsampled = layers.UpSampling2D(2, name=f"fpn_p{level + 1}upsampled")(merged[level + 1])
+        lateral = layers.Conv2D(size, 1, name=f"fpn_c{level}p{level}")(c)
+        merged[level] = layers.Add(name=f"fpn_p{level}add")([upsampled, lateral])
+    outputs = [layers.Conv2D(size, 3, padding="same", name=f"fpn_p{level}")(merged[level]) for level in (2, 3, 4, 5)]
+    p6 = layers.MaxPooling2D(pool_size=1, strides=2, name="fpn_p6")(outputs[-1])
+    return outputs + [p6]

@@ -1,0 +1,223 @@
+"""`MaskRCNN`: matterport's facade (train, detect, load_weights, find_last, ...) over Keras 3 graphs."""
+import datetime
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from mrcnn import graph, mold, training, weights_io
+from mrcnn.backbones import build_backbone
+from mrcnn.config import Config
+from mrcnn.data import DataGenerator
+
+MODES = ("training", "inference")
+# matterport's checkpoint path: <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.h5
+CHECKPOINT_PATTERN = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask_rcnn_[\w-]+(\d{4})\.h5$")
+
+
+class MaskRCNN:
+    """Mask R-CNN in "training" or "inference" mode.
+
+    keras_model is the Keras model: in training mode its outputs are the five losses; in
+    inference mode, detections [b, D, 6] and mask probabilities [b, n, h, w].
+    """
+
+    def __init__(self, mode, config, model_dir="logs"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be an mrcnn.config.Config, got {type(config).__name__}")
+        self.mode = mode
+        self.config = config
+        self.model_dir = str(model_dir)
+        self.class_names = None
+        self.weights_path = None
+        self.set_log_dir()
+        builder = graph.build_training_graph if mode == "training" else graph.build_inference_graph
+        self.keras_model, self.backbone = builder(config)
+        if mode == "inference":
+            self.keras_model.compile(jit_compile=bool(config.JIT_COMPILE))
+
+    @classmethod
+    def from_weights(cls, weights_path, model_dir="logs", **config_overrides):
+        """Inference model from a weights file saved by mrcnn (its config and class names are stored in it)."""
+        metadata = weights_io.read_metadata(weights_path)
+        if not metadata["config"]:
+            raise weights_io.WeightsFileError(
+                f"{weights_path} holds no mrcnn config; build MaskRCNN(mode='inference', config=...) "
+                "and call load_weights(path, by_name=True) instead"
+            )
+        overrides = {"GPU_COUNT": 1, "IMAGES_PER_GPU": 1, **config_overrides}
+        model = cls("inference", Config.from_dict(metadata["config"], **overrides), model_dir)
+        model.load_weights(weights_path, by_name=True)
+        return model
+
+    # ---- log directory and checkpoints -------------------------------------------------------
+
+    def set_log_dir(self, model_path=None):
+        """Start a new log dir, or continue the one `model_path` (a checkpoint) lives in."""
+        self.epoch = 0
+        now = datetime.datetime.now()
+        match = CHECKPOINT_PATTERN.match(str(model_path)) if model_path else None
+        if match:
+            now = datetime.datetime(*map(int, match.groups()[:5]))
+            self.epoch = int(match.group(6))
+        name = (self.config.NAME or "mrcnn").lower()
+        self.log_dir = os.path.join(self.model_dir, f"{name}{now:%Y%m%dT%H%M}")
+        self.checkpoint_path = os.path.join(self.log_dir, f"mask_rcnn_{name}_{{epoch:04d}}.h5")
+
+    def find_last(self):
+        """Path of the newest checkpoint of the newest run of this config's NAME."""
+        name = (self.config.NAME or "mrcnn").lower()
+        runs = sorted(p for p in Path(self.model_dir).glob(f"{name}*") if p.is_dir()) if Path(self.model_dir).is_dir() else []
+        for run in reversed(runs):
+            checkpoints = sorted(run.glob(f"mask_rcnn_{name}_*.h5"))
+            if checkpoints:
+                return str(checkpoints[-1])
+        raise FileNotFoundError(
+            f"No checkpoint of {name!r} found under {self.model_dir!r}; train first or pass a weights path"
+        )
+
+    # ---- weights -----------------------------------------------------------------------------
+
+    def get_imagenet_weights(self):
+        """Local path of the backbone's ImageNet file (raises FileNotFoundError saying where it looked)."""
+        options = dict(self.config.BACKBONE_OPTIONS)
+        return build_backbone(self.config.BACKBONE, weights="imagenet", **options).weights_file
+
+    def load_weights(self, filepath, by_name=False, exclude=None):
+        """Load a legacy-layout .h5 (mrcnn checkpoints, keras.applications, matterport files).
+
+        by_name=False requires every layer of the model to be in the file; by_name=True loads
+        whatever matches. `exclude` leaves the named layers untouched. A checkpoint path from
+        this project's log dir also sets the epoch to resume from.
+        """
+        if exclude and not by_name:
+            raise ValueError("exclude requires by_name=True")
+        filepath = str(filepath)
+        if filepath.endswith(".weights.h5") and not by_name:
+            self.keras_model.load_weights(filepath)
+        else:
+            report = weights_io.load(self.keras_model, filepath, exclude=exclude or (), strict=not by_name)
+            metadata = weights_io.read_metadata(filepath)
+            self.class_names = metadata["class_names"] or self.class_names
+            self._check_classes(metadata["config"], exclude)
+            self.load_report = report
+        self.weights_path = filepath
+        self.set_log_dir(filepath)
+
+    def _check_classes(self, stored_config, exclude):
+        stored = (stored_config or {}).get("NUM_CLASSES")
+        if stored and stored != self.config.NUM_CLASSES and not exclude:
+            raise weights_io.WeightsFileError(
+                f"The weights were trained for NUM_CLASSES={stored} but the config has {self.config.NUM_CLASSES}; "
+                "pass exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
+            )
+
+    def save_weights(self, filepath):
+        """Write the weights (legacy .h5 layout) with this model's config and class names."""
+        weights_io.save(self.keras_model, filepath, self._metadata())
+
+    def _metadata(self):
+        return {"mrcnn_config": json.loads(self.config.to_json()), "class_names": self.class_names}
+
+    # ---- training ----------------------------------------------------------------------------
+
+    def set_trainable(self, layer_regex, verbose=0):
+        names = training.set_trainable(self.keras_model, layer_regex, self.config.TRAIN_BN)
+        if verbose:
+            print(f"{len(names)} trainable layers: {', '.join(names)}")
+        return names
+
+    def get_trainable_layers(self):
+        return [layer for layer in weights_io.weight_layers(self.keras_model).values() if layer.trainable]
+
+    def _optimizer(self, learning_rate):
+        c = self.config
+        if c.OPTIMIZER == "adamw":
+            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=c.WEIGHT_DECAY, clipnorm=c.GRADIENT_CLIP_NORM)
+        else:
+            optimizer = keras.optimizers.SGD(
+                learning_rate, momentum=c.LEARNING_MOMENTUM, weight_decay=c.WEIGHT_DECAY, clipnorm=c.GRADIENT_CLIP_NORM
+            )
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        return optimizer
+
+    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
+              custom_callbacks=None, no_augmentation_sources=None):
+        """Train until epoch `epochs` (continuing from self.epoch), matterport-style.
+
+        layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names. augmentation: built-in
+        augmenters (mrcnn.augment), an albumentations transform or an imgaug augmenter; None uses
+        the config's AUGMENTATION. A checkpoint is written after every epoch into self.log_dir,
+        and TensorBoard logs next to it.
+        """
+        if self.mode != "training":
+            raise ValueError("train() needs a model created with mode='training'")
+        if augmentation is None and self.config.AUGMENTATION == "default":
+            from mrcnn.augment import default_augmentation
+            augmentation = default_augmentation()
+        self.class_names = list(train_dataset.class_names)
+        self.set_trainable(training.layers_pattern(layers, self.backbone))
+        self.keras_model.compile(optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE))
+        workers = self.config.DATA_WORKERS
+        train_data = DataGenerator(train_dataset, self.config, shuffle=True, augmentation=augmentation,
+                                   steps=self.config.STEPS_PER_EPOCH, no_augmentation_sources=no_augmentation_sources,
+                                   workers=workers)
+        val_data = DataGenerator(val_dataset, self.config, shuffle=True, steps=self.config.VALIDATION_STEPS,
+                                 workers=workers, seed=0) if val_dataset is not None else None
+        os.makedirs(self.log_dir, exist_ok=True)
+        callbacks = [
+            keras.callbacks.TensorBoard(self.log_dir, write_graph=False, update_freq="epoch"),
+            training.EpochCheckpoint(self.keras_model, self.checkpoint_path, self._metadata()),
+            training.StopOnNaN(),
+        ] + list(custom_callbacks or [])
+        print(f"Starting at epoch {self.epoch}, learning rate {learning_rate}, checkpoints: {self.checkpoint_path}")
+        history = self.keras_model.fit(
+            train_data, initial_epoch=self.epoch, epochs=epochs, validation_data=val_data, callbacks=callbacks, verbose=1
+        )
+        self.epoch = max(self.epoch, epochs)
+        return history
+
+    # ---- inference ---------------------------------------------------------------------------
+
+    def mold_inputs(self, images):
+        """(molded [b, H, W, 3] float32, windows [b, 4], scales [b], original shapes [b, 3])."""
+        return mold.mold_inputs(images, self.config)
+
+    def detect(self, images, verbose=0):
+        """Detect instances in a list of RGB images (any sizes).
+
+        Returns one dict per image: rois int32 [N, (y1, x1, y2, x2)] original pixels (exclusive
+        y2/x2), class_ids int32 [N], scores float32 [N], masks bool [H, W, N].
+        Images are processed BATCH_SIZE at a time.
+        """
+        if self.mode != "inference":
+            raise ValueError("detect() needs a model created with mode='inference'")
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise TypeError("detect() takes a list of images; wrap a single image as [image]")
+        images = list(images)
+        if not images:
+            return []
+        results = []
+        size = self.config.BATCH_SIZE
+        for start in range(0, len(images), size):
+            results.extend(self._detect_batch(images[start:start + size], verbose))
+        return results
+
+    def _detect_batch(self, images, verbose):
+        started = time.perf_counter()
+        molded, windows, scales, shapes = self.mold_inputs(images)
+        detections, masks = self.keras_model.predict_on_batch(molded)
+        results = [
+            mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
+            for i in range(len(images))
+        ]
+        if verbose:
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"Processed {len(images)} image(s) in {elapsed:.0f} ms: {[len(r['class_ids']) for r in results]} detections")
+        return results

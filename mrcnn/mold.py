@@ -1,0 +1,155 @@
+"""Between user images and network tensors: mold (resize, pad) and unmold (back to the original).
+
+Images enter the network as raw RGB float32 in [0, 255], padded with zeros; each backbone
+normalises its own input in-graph. Detection boxes leave the network normalised to the molded
+image and are mapped back here with the resize window and scale.
+"""
+import numpy as np
+
+from mrcnn import utils
+
+
+class ImageError(ValueError):
+    """An input image has the wrong type, dtype, rank or channel count."""
+
+
+def check_image(image, where="image"):
+    """Return `image` as uint8 [H, W, 3], or raise ImageError saying what is wrong.
+
+    Accepts uint8 RGB, grayscale [H, W] (replicated to 3 channels), RGBA (alpha dropped), and
+    float images already in [0, 255].
+    """
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"{where}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ImageError(f"{where}: expected shape [H, W, 3] (RGB), got {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ImageError(f"{where}: image is too small ({image.shape[0]}x{image.shape[1]})")
+    image = image[..., :3]
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
+        raise ImageError(f"{where}: expected uint8 pixels, got dtype {image.dtype}")
+    if not np.isfinite(image).all() or image.min() < 0 or image.max() > 255:
+        raise ImageError(f"{where}: {image.dtype} pixels must be finite and within [0, 255]; convert to uint8")
+    return np.round(image).astype(np.uint8)
+
+
+def resize_for_model(image, config, mode=None):
+    """utils.resize_image with the config's settings: (image, window, scale, padding, crop)."""
+    return utils.resize_image(
+        image,
+        min_dim=config.IMAGE_MIN_DIM,
+        max_dim=config.IMAGE_MAX_DIM,
+        min_scale=config.IMAGE_MIN_SCALE,
+        mode=mode or config.IMAGE_RESIZE_MODE,
+    )
+
+
+def mold_inputs(images, config):
+    """Resize and pad a list of images to one batch.
+
+    Returns molded [batch, H, W, 3] float32, windows [batch, (y1, x1, y2, x2)] in molded pixels,
+    scales [batch] and the original shapes [batch, 3]. All images must mold to one shape
+    ("square" and "crop" modes always do).
+    """
+    if config.IMAGE_RESIZE_MODE == "crop":
+        raise ValueError("IMAGE_RESIZE_MODE='crop' is for training only; use 'square' in the inference config")
+    molded, windows, scales, shapes = [], [], [], []
+    for i, image in enumerate(images):
+        image = check_image(image, where=f"images[{i}]")
+        resized, window, scale, _, _ = resize_for_model(image, config)
+        molded.append(resized)
+        windows.append(window)
+        scales.append(scale)
+        shapes.append(image.shape)
+    if len({m.shape for m in molded}) > 1:
+        raise ValueError(
+            "Images molded to different shapes; detect them one per call or use IMAGE_RESIZE_MODE='square'"
+        )
+    return np.stack(molded).astype(np.float32), np.array(windows), np.array(scales, np.float32), np.array(shapes)
+
+
+def paste_masks(masks, boxes, image_shape, threshold=0.5):
+    """Place small soft masks into full-size boolean masks.
+
+    masks: [N, h, w] probabilities, each covering its box; boxes: [N, (y1, x1, y2, x2)] float
+    pixels of the output image. Returns [H, W, N] bool. Each mask is resampled bilinearly only
+    over its own box, as two small matrix products (rows x mask x columns).
+    """
+    height, width = image_shape[:2]
+    full = np.zeros((height, width, len(masks)), dtype=bool)
+    for i, (mask, box) in enumerate(zip(masks, boxes)):
+        y1, x1 = int(np.floor(box[0])), int(np.floor(box[1]))
+        y2, x2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+        y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
+        if y2 <= y1 or x2 <= x1:
+            continue
+        rows = _interpolation_matrix(np.arange(y1, y2), box[0], box[2], mask.shape[0])
+        cols = _interpolation_matrix(np.arange(x1, x2), box[1], box[3], mask.shape[1])
+        full[y1:y2, x1:x2, i] = rows @ mask @ cols.T >= threshold
+    return full
+
+
+def _interpolation_matrix(pixels, start, stop, size):
+    """Bilinear weights [len(pixels), size] mapping `size` mask cells spread over [start, stop) to pixels."""
+    position = (pixels + 0.5 - start) / max(stop - start, 1e-6) * size - 0.5
+    position = np.clip(position, 0, size - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, size - 1)
+    weight = position - low
+    matrix = np.zeros((len(pixels), size), dtype=np.float32)
+    rows = np.arange(len(pixels))
+    np.add.at(matrix, (rows, low), 1 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    return matrix
+
+
+def unmold_detections(detections, masks, original_shape, molded_shape, window, scale):
+    """Network output of one image → matterport's result dict in original-image pixels.
+
+    detections: [D, (y1, x1, y2, x2, class_id, score)] normalised to the molded image (score 0 =
+    padding); masks: [n, h, w] probabilities for the first n detections.
+    Returns rois int32 [N, 4] (exclusive y2/x2), class_ids int32 [N], scores float32 [N],
+    masks bool [H, W, N]. Detections whose box vanishes after clipping are dropped.
+    """
+    count = int(np.sum(detections[:, 5] > 0))
+    detections = detections[:count]
+    height, width = molded_shape[:2]
+    boxes = detections[:, :4] * np.array([height, width, height, width], np.float32)
+    offset = np.array([window[0], window[1], window[0], window[1]], np.float32)
+    boxes = (boxes - offset) / scale
+    limit = np.array([original_shape[0], original_shape[1]] * 2, np.float32)
+    boxes = np.clip(boxes, 0, limit)
+    rois = np.round(boxes).astype(np.int32)
+    keep = np.flatnonzero((rois[:, 2] > rois[:, 0]) & (rois[:, 3] > rois[:, 1]))
+    full_masks = paste_masks(masks[:count][keep], boxes[keep], original_shape)
+    return {
+        "rois": rois[keep],
+        "class_ids": detections[keep, 4].astype(np.int32),
+        "scores": detections[keep, 5].astype(np.float32),
+        "masks": full_masks,
+    }
+
+
+def compose_image_meta(image_id, original_image_shape, image_shape, window, scale, active_class_ids):
+    """matterport's image_meta vector (kept for scripts that use it)."""
+    return np.array(
+        [image_id] + list(original_image_shape) + list(image_shape) + list(window) + [scale] + list(active_class_ids),
+        dtype=np.float32,
+    )
+
+
+def parse_image_meta(meta):
+    """Inverse of compose_image_meta for a batch [batch, meta_size] → dict of arrays."""
+    meta = np.asarray(meta)
+    return {
+        "image_id": meta[:, 0].astype(np.int32),
+        "original_image_shape": meta[:, 1:4].astype(np.int32),
+        "image_shape": meta[:, 4:7].astype(np.int32),
+        "window": meta[:, 7:11].astype(np.int32),
+        "scale": meta[:, 11],
+        "active_class_ids": meta[:, 12:].astype(np.int32),
+    }

@@ -1,0 +1,98 @@
+"""Training mechanics for `keras.Model.fit`: the loss-summing model, layer presets and callbacks."""
+import math
+import re
+
+import keras
+
+from mrcnn import weights_io
+
+# matterport's presets; "N+" adds the backbone stages >= N (regexes the backbone provides).
+HEADS_PATTERN = r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
+STAGE_PRESETS = {"3+": 3, "4+": 4, "5+": 5}
+
+
+class TrainingModel(keras.Model):
+    """Functional model whose outputs are the five losses; `fit` minimises their weighted sum.
+
+    Each loss is reported as a metric (rpn_class_loss, ..., mrcnn_mask_loss) next to `loss`.
+    """
+
+    def __init__(self, *args, loss_names=(), loss_weights=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_weights = dict(loss_weights or {})
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in loss_names]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = 0.0
+        for tracker in self.loss_trackers:
+            value = y_pred[tracker.name]
+            tracker.update_state(value)
+            total = total + self.loss_weights.get(tracker.name, 1.0) * value
+        for extra in self.losses:
+            total = total + extra
+        return total
+
+    @property
+    def metrics(self):
+        return [self._loss_tracker] + self.loss_trackers
+
+
+def layers_pattern(layers, backbone):
+    """Resolve `train(layers=...)`: a preset name ("heads", "3+", "4+", "5+", "all") or a regex."""
+    if layers == "heads":
+        return HEADS_PATTERN
+    if layers == "all":
+        return ".*"
+    if layers in STAGE_PRESETS:
+        return f"{backbone.trainable_pattern(STAGE_PRESETS[layers])}|{HEADS_PATTERN}"
+    try:
+        re.compile(layers)
+    except (re.error, TypeError) as err:
+        raise ValueError(f"layers={layers!r} is neither a preset (heads, 3+, 4+, 5+, all) nor a valid regex: {err}") from None
+    return layers
+
+
+def set_trainable(model, pattern, train_bn=False):
+    """Make exactly the weight layers whose names fully match `pattern` trainable.
+
+    BatchNormalization layers stay frozen unless train_bn. Returns the trainable layer names.
+    """
+    regex = re.compile(pattern)
+    trainable = []
+    for name, layer in weights_io.weight_layers(model).items():
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = bool(regex.fullmatch(name)) and (train_bn or not is_bn)
+        if layer.trainable:
+            trainable.append(name)
+    return trainable
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop with a clear message as soon as a batch loss is not finite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise TrainingDivergedError(
+                f"Training diverged: loss is {loss} at batch {batch}. Lower LEARNING_RATE, keep "
+                "GRADIENT_CLIP_NORM set, or check the annotations (empty or degenerate masks). "
+                "The last good checkpoint is in the log directory."
+            )
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, write the weights to `path_template.format(epoch=N)` (legacy .h5 layout)."""
+
+    def __init__(self, source_model, path_template, metadata):
+        super().__init__()
+        self.source_model = source_model
+        self.path_template = path_template
+        self.metadata = metadata
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights_io.save(self.source_model, self.path_template.format(epoch=epoch + 1), self.metadata)

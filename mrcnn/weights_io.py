@@ -1,0 +1,142 @@
+"""Weights files in the legacy Keras HDF5 layout, read and written by layer name.
+
+Layout (as Keras 2 and matterport wrote it, and as keras.applications ImageNet files are):
+root attribute `layer_names`; one group per layer with attribute `weight_names`; one dataset per
+weight. Keras 3's own `save_weights` only writes `.weights.h5` and its `load_weights(by_name=True)`
+only reads this legacy layout, so mrcnn reads and writes it itself. The same reader serves our
+checkpoints, keras.applications ImageNet files and matterport's files (`exclude=`, name maps).
+mrcnn adds root attributes `mrcnn_config` (JSON) and `class_names` (JSON).
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+
+
+class WeightsFileError(ValueError):
+    """A weights file is missing, unreadable or does not fit the model."""
+
+
+def weight_layers(model):
+    """Every layer that owns weights, with nested models flattened: {name: layer}."""
+    found = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.update(weight_layers(layer))
+        elif layer.weights:
+            found[layer.name] = layer
+    return found
+
+
+def _text(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def save(model, path, metadata=None):
+    """Write every weight layer of `model` to `path` (atomically: temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(suffix=".h5.tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with h5py.File(temp, "w") as f:
+            layers = weight_layers(model)
+            f.attrs["layer_names"] = np.array([name.encode("utf8") for name in layers])
+            f.attrs["backend"] = keras.backend.backend().encode("utf8")
+            f.attrs["keras_version"] = keras.__version__.encode("utf8")
+            for key, value in (metadata or {}).items():
+                f.attrs[key] = json.dumps(value)
+            for name, layer in layers.items():
+                group = f.create_group(name)
+                names = [f"{name}/{w.path.split('/')[-1]}:{i}" for i, w in enumerate(layer.weights)]
+                group.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
+                for weight_name, weight in zip(names, layer.weights):
+                    group.create_dataset(weight_name, data=keras.ops.convert_to_numpy(weight))
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def _open(path):
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsFileError(f"Weights file not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise WeightsFileError(f"Cannot read weights file {path}: not a valid HDF5 file ({err})") from None
+
+
+def read_metadata(path):
+    """mrcnn metadata stored in a weights file: {"config": dict or None, "class_names": list or None}."""
+    with _open(path) as f:
+        return {key: json.loads(f.attrs[attr]) if attr in f.attrs else None
+                for key, attr in (("config", "mrcnn_config"), ("class_names", "class_names"))}
+
+
+def _file_layers(f):
+    """{layer name: [arrays in stored order]} of a legacy-layout file."""
+    root = f["model_weights"] if "model_weights" in f else f
+    if "layer_names" not in root.attrs:
+        raise WeightsFileError(
+            f"{f.filename} is not in the legacy layer-name layout (no 'layer_names'); "
+            "a Keras 3 '.weights.h5' file loads with by_name=False"
+        )
+    layers = {}
+    for name in (_text(n) for n in root.attrs["layer_names"]):
+        group = root[name]
+        weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+        if weight_names:
+            layers[name] = [np.asarray(group[w]) for w in weight_names]
+    return layers
+
+
+def load(model, path, exclude=(), name_map=None, strict=False):
+    """Assign weights to the model's layers whose names appear in the file.
+
+    exclude: layer names to leave untouched; name_map: {file layer name: model layer name} for
+    files written with other names (e.g. matterport's ResNet). A shape mismatch raises
+    WeightsFileError listing every mismatched layer (e.g. a class-count change: exclude the heads).
+    strict=True also raises when model layers find nothing in the file.
+    Returns {"loaded": [...], "missing": model layers not in the file, "unused": file layers not in the model}.
+    """
+    exclude = set(exclude or ())
+    name_map = name_map or {}
+    targets = {k: v for k, v in weight_layers(model).items() if k not in exclude}
+    with _open(path) as f:
+        stored = {name_map.get(k, k): v for k, v in _file_layers(f).items()}
+    problems, assignments = [], []
+    for name, arrays in stored.items():
+        layer = targets.get(name)
+        if layer is None:
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        found = [a.shape for a in arrays]
+        if expected != found:
+            problems.append(f"  {name}: model {expected} vs file {found}")
+        else:
+            assignments.append((layer, arrays))
+    if problems:
+        raise WeightsFileError(
+            f"{path}: {len(problems)} layer(s) have different shapes than the model:\n" + "\n".join(problems)
+            + "\nIf the class count differs, pass exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
+        )
+    for layer, arrays in assignments:
+        layer.set_weights(arrays)
+    report = {
+        "loaded": sorted(layer.name for layer, _ in assignments),
+        "missing": sorted(set(targets) - set(stored)),
+        "unused": sorted(set(stored) - set(targets) - exclude),
+    }
+    if strict and report["missing"]:
+        raise WeightsFileError(f"{path} has no weights for model layers: {', '.join(report['missing'])}")
+    if not report["loaded"]:
+        raise WeightsFileError(
+            f"{path}: no layer name matches the model; file layers start with {sorted(stored)[:5]}"
+        )
+    return report

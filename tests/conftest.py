@@ -1,0 +1,14 @@
+"""Shared pytest fixtures."""
+from pathlib import Path
+
+import pytest
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    """The read-only ``shared/`` folder beside the checkout (datasets, weights); skips the test if absent."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"{SHARED_DIR} not found: the datasets and weights live there")
+    return SHARED_DIR
