@@ -31,6 +31,8 @@ def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS):
     """
     if not data:
         raise ApiError(400, "the image is empty (0 bytes)")
+    # catch_warnings is process-wide, not per thread: a concurrent request may briefly lose this
+    # filter, but the explicit max_pixels check in _open_checked still applies to it.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open_checked(data, max_pixels)

@@ -65,7 +65,11 @@ class Predictor:
             path = self.weights_path
             _check_weights_file(path)
             self._sha256 = file_sha256(path)
-            from mrcnn.model import MaskRCNN  # imports TensorFlow: only when really needed
+            try:
+                from mrcnn.model import MaskRCNN  # imports TensorFlow: only when really needed
+            except ImportError as error:
+                raise WeightsError(f"cannot import mrcnn.model to load {path} (is TensorFlow installed?): "
+                                   f"{error}") from None
             try:
                 self._model = MaskRCNN.from_weights(str(path))
             except Exception as error:  # any failure here means the file is not a usable checkpoint

@@ -427,3 +427,31 @@ def test_cli_missing_weights_exit_2(tmp_path, capsys):
     assert cli_main(["--weights", str(tmp_path / "nope.h5"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope.h5" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_real_model_end_to_end(tmp_path, monkeypatch):
+    """A tiny random-weight MobileNet Mask R-CNN saved with mrcnn, served through create_app."""
+    pytest.importorskip("tensorflow")
+    from mrcnn.config import MobileConfig
+    from mrcnn.model import MaskRCNN
+
+    monkeypatch.delenv("MRCNN_API_TOKEN", raising=False)
+    config = MobileConfig(NAME="tiny", NUM_CLASSES=2, IMAGES_PER_GPU=1, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128,
+                          DETECTION_MIN_CONFIDENCE=0.0)
+    model = MaskRCNN("inference", config, str(tmp_path / "logs"))
+    model.class_names = ["BG", "thing"]
+    weights = tmp_path / "tiny.h5"
+    model.save_weights(str(weights))
+
+    client = create_app({"WEIGHTS": str(weights)}).test_client()
+    assert client.get("/model").get_json()["classes"] == ["BG", "thing"]
+    body = post_raw(client, jpeg_bytes(80, 60)).get_json()
+    assert body["image_size"] == {"width": 80, "height": 60}
+    union = np.zeros((60, 80), bool)
+    for instance in body["instances"]:
+        box = instance["box"]
+        assert 0 <= box["x1"] <= box["x2"] <= 80 and 0 <= box["y1"] <= box["y2"] <= 60
+        assert instance["class_name"] == "thing"
+        union |= mask_utils.decode([dict(instance["mask"], counts=instance["mask"]["counts"].encode())])[:, :, 0] > 0
+    assert body["masked_pixels"] == int(union.sum())

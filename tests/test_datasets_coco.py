@@ -10,9 +10,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from mrcnn import utils
 from mrcnn.datasets import CocoDataset
 from mrcnn.evaluate import detections_to_coco
-from mrcnn import utils
 from mrcnn.utils import DatasetError
 
 H, W = 12, 16
@@ -44,8 +44,10 @@ def coco_files(tmp_path):
     images = [{"id": i, "file_name": f"{i}.png", "height": H, "width": W} for i in (1, 2, 3)]
     anns = [
         {"id": 10, "image_id": 1, "category_id": 3, "iscrowd": 0, "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]},
-        {"id": 11, "image_id": 1, "category_id": 7, "iscrowd": 0, "segmentation": compressed_rle(box_mask(6, 6, 9, 12))},
-        {"id": 12, "image_id": 1, "category_id": 7, "iscrowd": 1, "segmentation": uncompressed_rle(box_mask(0, 10, 4, 16))},
+        {"id": 11, "image_id": 1, "category_id": 7, "iscrowd": 0,
+         "segmentation": compressed_rle(box_mask(6, 6, 9, 12))},
+        {"id": 12, "image_id": 1, "category_id": 7, "iscrowd": 1,
+         "segmentation": uncompressed_rle(box_mask(0, 10, 4, 16))},
         {"id": 13, "image_id": 2, "category_id": 9, "iscrowd": 0, "segmentation": [[0, 0, 3, 0, 3, 3]]},
     ]
     path = tmp_path / "instances.json"

@@ -21,15 +21,20 @@ from mrcnn import utils
 from mrcnn.utils import DatasetError
 
 
+def read_json(path):
+    """Parsed JSON of an annotation file; DatasetError naming the file if missing or malformed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: annotation file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from None
+
+
 def read_coco(annotation_json):
     """Load an instances json into a pycocotools ``COCO`` without its console chatter."""
-    try:
-        with open(annotation_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(f"{annotation_json}: annotation file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{annotation_json}: not valid JSON ({e})") from None
+    data = read_json(annotation_json)
     missing = [k for k in ("images", "annotations", "categories") if k not in data] \
         if isinstance(data, dict) else ["images", "annotations", "categories"]
     if missing:

@@ -11,7 +11,6 @@ Classes: with ``class_attribute`` the name is ``region_attributes[class_attribut
 region is ``default_class``. Class names get ids in sorted order unless ``class_names`` fixes it (use
 that to keep train and val consistent).
 """
-import json
 import math
 import os
 
@@ -19,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from mrcnn import utils
-from mrcnn.datasets.coco import segmentation_mask
+from mrcnn.datasets.coco import read_json, segmentation_mask
 from mrcnn.utils import DatasetError
 
 ELLIPSE_POINTS = 64
@@ -128,13 +127,7 @@ def shape_to_polygon(shape, where):
 
 def _read_via(annotation_json):
     """The VIA image dict {key: entry} of an export or a VIA 2 project file."""
-    try:
-        with open(annotation_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(f"{annotation_json}: annotation file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{annotation_json}: not valid JSON ({e})") from None
+    data = read_json(annotation_json)
     if isinstance(data, dict) and "_via_img_metadata" in data:
         data = data["_via_img_metadata"]
     if not isinstance(data, dict):
@@ -164,6 +157,22 @@ def _region_class(region, class_attribute, default_class, where):
     return value.strip()
 
 
+def _entry_polygons(entry, where, class_attribute, default_class, class_names):
+    """(polygons in matterport's layout, class names) of one VIA image entry."""
+    polygons, names = [], []
+    for index, region in _region_items(entry, where):
+        region_where = f"{where}, region {index}"
+        if not isinstance(region, dict):
+            raise DatasetError(f"{region_where}: region must be an object")
+        xs, ys = shape_to_polygon(region.get("shape_attributes"), region_where)
+        polygons.append({"name": "polygon", "all_points_x": xs.tolist(), "all_points_y": ys.tolist()})
+        name = _region_class(region, class_attribute, default_class, region_where)
+        if class_names is not None and name not in class_names:
+            raise DatasetError(f"{region_where}: class {name!r} is not in class_names {list(class_names)}")
+        names.append(name)
+    return polygons, names
+
+
 class ViaDataset(PolygonDataset):
     """Regions of a VIA json; see the module docstring for the accepted layout."""
 
@@ -181,17 +190,7 @@ class ViaDataset(PolygonDataset):
             where = f"{annotation_json}: image {key!r}"
             if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
                 raise DatasetError(f"{where}: entry needs a 'filename' string and 'regions'")
-            polygons, names = [], []
-            for index, region in _region_items(entry, where):
-                region_where = f"{where}, region {index}"
-                if not isinstance(region, dict):
-                    raise DatasetError(f"{region_where}: region must be an object")
-                xs, ys = shape_to_polygon(region.get("shape_attributes"), region_where)
-                polygons.append({"name": "polygon", "all_points_x": xs.tolist(), "all_points_y": ys.tolist()})
-                name = _region_class(region, class_attribute, default_class, region_where)
-                if class_names is not None and name not in class_names:
-                    raise DatasetError(f"{region_where}: class {name!r} is not in class_names {list(class_names)}")
-                names.append(name)
+            polygons, names = _entry_polygons(entry, where, class_attribute, default_class, class_names)
             if polygons or not skip_empty:
                 images.append((key, entry["filename"], polygons, names))
         self._add_via_images(images, annotation_json, image_dir, source, class_names)
