@@ -11,7 +11,7 @@ class DetectionLayer(keras.layers.Layer):
     """Inputs: [rois [batch, N, 4] normalised, probs [batch, N, classes], deltas [batch, N, classes, 4]].
 
     Output: [batch, max_instances, (y1, x1, y2, x2, class_id, score)] sorted by score; empty slots
-    are all zero (score 0). Each foreground class is scored separately, so one ROI can yield
+    are all zero (score 0). Scores >= min_confidence are kept, as in matterport. Each foreground class is scored separately, so one ROI can yield
     detections of two classes.
     """
 
@@ -25,14 +25,23 @@ class DetectionLayer(keras.layers.Layer):
     def call(self, inputs):
         rois, probs, deltas = inputs
         refined = box_ops.clip(box_ops.decode(rois[:, :, None, :], deltas, self.std_dev))[:, :, 1:]
-        live = ops.cast(box_ops.area(rois) > 0, probs.dtype)
-        scores = probs[:, :, 1:] * live[..., None]
-        boxes, scores, classes, _ = tf_ops.per_class_nms(
-            refined, scores, self.max_instances, self.nms_threshold, self.min_confidence
+        live = box_ops.area(rois) > 0
+        scores = ops.where(live[..., None], probs[:, :, 1:], -1.0)  # padded ROIs can never pass the threshold
+        foreground = ops.shape(scores)[2]
+        batch = ops.shape(scores)[0]
+        boxes = ops.reshape(refined, (batch, -1, 4))
+        scores = ops.reshape(scores, (batch, -1))
+        classes = ops.tile(ops.arange(1, foreground + 1, dtype="float32"), (ops.shape(rois)[1],))
+        # One NMS over all classes: shifting each class's boxes apart keeps classes from suppressing each other.
+        shifted = boxes + (2.0 * classes)[None, :, None]
+        keep, valid = tf_ops.batched_nms(
+            shifted, scores, self.max_instances, self.nms_threshold, score_threshold=self.min_confidence - 1e-6
         )
-        filled = ops.cast(scores > 0, boxes.dtype)
-        class_ids = (ops.cast(classes, boxes.dtype) + 1.0) * filled
-        return ops.concatenate([boxes, class_ids[..., None], scores[..., None]], axis=-1)
+        filled = ops.cast(valid, boxes.dtype)
+        kept_boxes = ops.take_along_axis(boxes, keep[..., None], axis=1) * filled[..., None]
+        kept_scores = ops.take_along_axis(scores, keep, axis=1) * filled
+        kept_classes = ops.take(classes, keep) * filled
+        return ops.concatenate([kept_boxes, kept_classes[..., None], kept_scores[..., None]], axis=-1)
 
     def get_config(self):
         return {

@@ -1,0 +1,512 @@
+#!/usr/bin/env python
+"""Speed benchmark of mrcnn (issues 4 and 9): detect(), its split, train steps, batch scaling, memory.
+
+Every time is also given as a multiple of the machine reference (`reference_ms()` in
+../shared/tools/reference_ms.py: ResNet101 forward on 1x512x512x3), measured in the same run.
+
+    python bench/bench.py [--configs r50,r101,mobile] [--sizes 512,1024] [--runs 7]
+                          [--out bench/results/NAME.json] [--quick] [--no-profile]
+
+Conditions, as the peers were measured: random weights, NUM_CLASSES = 81, a 768x1024 RGB input
+image, DETECTION_MIN_CONFIDENCE = 0 and DETECTION_MAX_INSTANCES = 100 so every detection slot is
+filled (the mobile config normally keeps 50; it is forced to 100 here too).
+"""
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
+
+CONFIGS = ("r50", "r101", "mobile")
+NUM_CLASSES = 81
+IMAGE_SHAPE = (768, 1024, 3)
+TRAIN_LAYERS = ("all", "heads")
+CONDITIONS = (
+    "random weights; NUM_CLASSES=81; input one 768x1024 RGB image; DETECTION_MIN_CONFIDENCE=0 and "
+    "DETECTION_MAX_INSTANCES=100 (all configs, mobile included) so every detection slot is filled; batch 1 "
+    "unless stated; median of the runs after warm-up"
+)
+# matterport's TF2 port, from the issue, as multiples of its machine's reference (209 ms).
+PEERS = {
+    "port R101": {"detect_512": 4.4, "detect_1024": 10.1, "train_all": 13.6, "train_heads": 11.1},
+    "port R50": {"detect_512": 4.7, "detect_1024": 8.7, "train_all": 12.4, "train_heads": 10.9},
+}
+# (config, metric, limit in x ref, description)
+TARGETS = (
+    ("r50", "detect_512", 2.6, "R50 detect() at 512 <= 2.6x ref"),
+    ("r101", "detect_512", 2.6, "R101 detect() at 512 <= 2.6x ref"),
+    ("mobile", "detect_512", 0.5, "mobile detect() at 512 <= 0.5x ref"),
+    ("r101", "train_all", 9.0, "R101 train step, all layers, at 512 <= 9x ref"),
+)
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run as asked (bad option, missing reference tool)."""
+
+
+# ---- setup ---------------------------------------------------------------------------------------
+
+
+def make_config(name, size, batch=1):
+    """The benchmark Config for `name` ("r50", "r101", "mobile") at `size` x `size` pixels."""
+    common = dict(
+        IMAGE_MIN_DIM=size, IMAGE_MAX_DIM=size, NUM_CLASSES=NUM_CLASSES, GPU_COUNT=1, IMAGES_PER_GPU=batch,
+        DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=100,
+    )
+    if name == "mobile":
+        return MobileConfig(NAME="bench_mobile", **common)
+    backbones = {"r50": "resnet50", "r101": "resnet101"}
+    if name not in backbones:
+        raise BenchError(f"Unknown config {name!r}; choose among {', '.join(CONFIGS)}")
+    return Config(NAME=f"bench_{name}", BACKBONE=backbones[name], **common)
+
+
+def load_reference():
+    """`reference_ms` from ../shared/tools/reference_ms.py (beside the checkout)."""
+    if not (TOOLS / "reference_ms.py").is_file():
+        raise BenchError(
+            f"Reference tool not found: {TOOLS / 'reference_ms.py'}. The bench times everything against it; "
+            "put the shared/ folder (with tools/reference_ms.py) beside the repository checkout."
+        )
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
+    from reference_ms import reference_ms
+
+    return reference_ms
+
+
+def bench_image(seed=0):
+    """The benchmark input: a random uint8 RGB image of IMAGE_SHAPE."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, IMAGE_SHAPE, dtype=np.uint8)
+
+
+def median(values):
+    return float(statistics.median(values))
+
+
+def free_memory():
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
+# ---- inference -----------------------------------------------------------------------------------
+
+
+def detect_once(model, images):
+    """One MaskRCNN._detect_batch on `images` (one batch), timed per part.
+
+    Returns ({"mold": ms, "network": ms, "unmold": ms}, filled network slots per image, detections per image).
+    """
+    from mrcnn import mold
+
+    t0 = time.perf_counter()
+    molded, windows, scales, shapes = model.mold_inputs(images)
+    t1 = time.perf_counter()
+    detections, masks = model.keras_model.predict_on_batch(molded)
+    t2 = time.perf_counter()
+    results = [
+        mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
+        for i in range(len(images))
+    ]
+    t3 = time.perf_counter()
+    parts = {"mold": (t1 - t0) * 1000, "network": (t2 - t1) * 1000, "unmold": (t3 - t2) * 1000}
+    filled = (detections[:, :, 5] > 0).sum(axis=1)
+    return parts, filled.tolist(), [len(r["class_ids"]) for r in results]
+
+
+def time_detect(model, images, runs, warmup):
+    """Median ms per image of detect() on one batch of `images`: total and mold / network / unmold."""
+    for _ in range(warmup):
+        detect_once(model, images)
+    samples, filled, counts = [], [], []
+    for _ in range(runs):
+        parts, filled, counts = detect_once(model, images)
+        samples.append(parts)
+    per_image = len(images)
+    totals = [sum(p.values()) for p in samples]
+    result = {"ms": median(totals) / per_image, "min_ms": min(totals) / per_image}
+    for part in ("mold", "network", "unmold"):
+        result[f"{part}_ms"] = median([p[part] for p in samples]) / per_image
+    # Slots the network filled, and detections left after unmolding (boxes that vanish when clipped are dropped).
+    result["network_detections_per_image"] = float(statistics.mean(filled))
+    result["detections_per_image"] = float(statistics.mean(counts))
+    return result
+
+
+def bench_inference(name, size, runs, warmup, batch_sizes, image):
+    """Params, detect split at `size` and (if batch_sizes) ms per image for each batch size."""
+    from mrcnn.model import MaskRCNN
+
+    with tempfile.TemporaryDirectory() as logs:
+        model = MaskRCNN("inference", make_config(name, size), logs)
+    expected = len(model.detect([image])[0]["class_ids"])  # The facade itself (also traces the graph).
+    out = {"params": int(model.keras_model.count_params()), "detect": time_detect(model, [image], runs, warmup)}
+    if out["detect"]["detections_per_image"] != expected:
+        raise BenchError(f"{name}: detect() gave {expected} detections but the timed path gave "
+                         f"{out['detect']['detections_per_image']}; detect_once must mirror MaskRCNN._detect_batch")
+    if batch_sizes:
+        out["batch"] = {}
+        for batch in batch_sizes:
+            timing = out["detect"] if batch == 1 else time_detect(model, [image] * batch, runs, warmup)
+            out["batch"][str(batch)] = {"ms": timing["ms"]}  # per image
+    del model
+    free_memory()
+    return out
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+def train_batch(config):
+    """One training batch from mrcnn.data.DataGenerator over a tiny synthetic ShapesDataset."""
+    from mrcnn.data import DataGenerator
+    from mrcnn.datasets import ShapesDataset
+
+    size = int(config.IMAGE_SHAPE[0])
+    dataset = ShapesDataset()
+    dataset.load_shapes(2, size, size, seed=0)
+    dataset.prepare()
+    (inputs,) = DataGenerator(dataset, config, shuffle=False, seed=0, workers=1)[0]
+    return inputs
+
+
+def bench_training(name, size, runs, warmup):
+    """Median ms of one train_on_batch step (batch 1) per layer preset in TRAIN_LAYERS."""
+    from mrcnn import training
+    from mrcnn.model import MaskRCNN
+
+    config = make_config(name, size)
+    inputs = train_batch(config)
+    with tempfile.TemporaryDirectory() as logs:
+        model = MaskRCNN("training", config, logs)
+    out = {}
+    for layers in TRAIN_LAYERS:
+        model.set_trainable(training.layers_pattern(layers, model.backbone))
+        optimizer = model._optimizer(config.LEARNING_RATE)  # The factory train() uses.
+        model.keras_model.compile(optimizer=optimizer, jit_compile=bool(config.JIT_COMPILE))
+        for _ in range(warmup):
+            model.keras_model.train_on_batch(inputs)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            model.keras_model.train_on_batch(inputs)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[layers] = {"ms": median(times)}
+    del model
+    free_memory()
+    return out
+
+
+# ---- memory --------------------------------------------------------------------------------------
+
+
+def rss_probe(name, size, detects):
+    """In this process: build the inference model, run `detects` detects; return peak RSS in MB."""
+    from mrcnn.model import MaskRCNN
+
+    image = bench_image()
+    with tempfile.TemporaryDirectory() as logs:
+        model = MaskRCNN("inference", make_config(name, size), logs)
+    for _ in range(detects):
+        model.detect([image])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB.
+
+
+def peak_rss(name, size, detects):
+    """Peak RSS (MB) of an inference-only run, measured in a fresh subprocess."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--rss-probe", name,
+               "--sizes", str(size), "--rss-detects", str(detects)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_mb ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"RSS probe failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return {"mb": float(lines[-1].split()[1]), "size": size, "detects": detects}
+
+
+# ---- profile -------------------------------------------------------------------------------------
+
+
+def stage_outputs(keras_model):
+    """Cumulative prefixes of the inference graph: [(stage name, output tensors of the prefix)]."""
+    get = keras_model.get_layer
+    return [
+        ("backbone", [get(f"fpn_c{k}p{k}").input for k in (2, 3, 4, 5)]),
+        ("fpn", [get(f"fpn_p{k}").output for k in (2, 3, 4, 5, 6)]),
+        ("rpn", [get("rpn_class").output, get("rpn_bbox").output]),
+        ("proposals", [get("ROI").output]),
+        ("box ROIAlign (7x7)", [get("roi_align_classifier").output]),
+        ("box head (fc layers)", [get("mrcnn_class").output, get("mrcnn_bbox_split").output]),
+        ("detection (per-class NMS)", [get("mrcnn_detection").output]),
+        ("mask ROIAlign (14x14)", [get("roi_align_mask").output]),
+        ("mask head (convs, class select)", list(keras_model.outputs)),
+    ]
+
+
+def profile_detect(name, size, runs, warmup, image):
+    """Where detect() spends its time: mold, each network stage, unmold.
+
+    Network stages are timed as cumulative prefixes of the graph (sub-models up to the stage's
+    outputs); a stage's cost is the difference to the prefix before it.
+    """
+    import keras
+
+    from mrcnn.model import MaskRCNN
+
+    with tempfile.TemporaryDirectory() as logs:
+        model = MaskRCNN("inference", make_config(name, size), logs)
+    split = time_detect(model, [image], runs, warmup)
+    molded = model.mold_inputs([image])[0]
+    stages, previous = [{"stage": "mold (resize + pad)", "ms": split["mold_ms"]}], 0.0
+    for stage, outputs in stage_outputs(model.keras_model):
+        prefix = keras.Model(model.keras_model.inputs, outputs)
+        for _ in range(warmup):
+            prefix.predict_on_batch(molded)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            prefix.predict_on_batch(molded)
+            times.append((time.perf_counter() - t0) * 1000)
+        cumulative = median(times)
+        stages.append({"stage": stage, "cumulative_ms": cumulative, "ms": cumulative - previous})
+        previous = cumulative
+    stages.append({"stage": "unmold (boxes + paste 100 masks)", "ms": split["unmold_ms"]})
+    del model
+    free_memory()
+    return {"config": name, "size": size, "detect_ms": split["ms"], "network_ms": split["network_ms"], "stages": stages}
+
+
+# ---- report --------------------------------------------------------------------------------------
+
+
+def add_ratios(node, ref):
+    """Recursively add "x_ref" beside every "ms" and "<part>_x_ref" beside every "<part>_ms" (ms / ref)."""
+    if isinstance(node, dict):
+        for key in list(node):
+            value = node[key]
+            if key == "ms" or key.endswith("_ms"):
+                node[key[:-2] + "x_ref"] = value / ref
+            else:
+                add_ratios(value, ref)
+    elif isinstance(node, list):
+        for item in node:
+            add_ratios(item, ref)
+    return node
+
+
+def headline(config_result):
+    """Flat metrics in x ref (detect_512, detect_1024, train_all, train_heads) for one config."""
+    flat = {}
+    for key, timing in config_result.get("detect", {}).items():
+        flat[f"detect_{key}"] = timing["x_ref"]
+    for layers, timing in config_result.get("train_step", {}).items():
+        flat[f"train_{layers}"] = timing["x_ref"]
+    return flat
+
+
+def check_targets(configs):
+    """[{target, value, limit, met}] for each target whose config and metric were measured."""
+    checks = []
+    for name, metric, limit, text in TARGETS:
+        value = headline(configs.get(name, {})).get(metric)
+        if value is not None:
+            checks.append({"target": text, "value_x_ref": value, "limit_x_ref": limit, "met": value <= limit})
+    return checks
+
+
+def _cell(timing):
+    return f"{timing['ms']:.0f} ({timing['x_ref']:.2f}x)" if timing else "-"
+
+
+def markdown_table(result):
+    """The results as markdown: one row per config, then the peers, then the targets."""
+    sizes = result["sizes"]
+    batches = result["batch_sizes"]
+    head = (["config", "params (M)"] + [f"detect {s} ms (x ref)" for s in sizes]
+            + [f"mold / network / unmold {sizes[0]} ms"]
+            + [f"train {t} {result['train_size']} ms (x ref)" for t in TRAIN_LAYERS]
+            + [f"batch {b} ms/img" for b in batches] + ["peak RSS MB"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in result["configs"].items():
+        first = r["detect"].get(str(sizes[0]), {})
+        split = " / ".join(f"{first[f'{p}_ms']:.0f}" for p in ("mold", "network", "unmold")) if first else "-"
+        row = [name, f"{r['params'] / 1e6:.1f}"] + [_cell(r["detect"].get(str(s))) for s in sizes] + [split]
+        row += [_cell(r.get("train_step", {}).get(t)) for t in TRAIN_LAYERS]
+        row += [_cell(r.get("batch", {}).get(str(b))) for b in batches]
+        row += [f"{r['peak_rss']['mb']:.0f}" if "peak_rss" in r else "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Peers (matterport TF2 port, figures from the issue, x ref):", "",
+              "| peer | detect 512 | detect 1024 | train all | train heads |", "|---|---|---|---|---|"]
+    for peer, values in result["peers"].items():
+        lines.append(f"| {peer} | " + " | ".join(f"{values[k]:.1f}x" for k in
+                                                 ("detect_512", "detect_1024", "train_all", "train_heads")) + " |")
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for check in result["targets"]:
+        lines.append(f"| {check['target']} | {check['value_x_ref']:.2f}x | {'yes' if check['met'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def write_json(path, data):
+    """Write `data` to `path` atomically (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="r50,r101,mobile", help="comma list among r50, r101, mobile")
+    parser.add_argument("--sizes", default="512,1024", help="comma list of square input sizes (multiples of 64)")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
+    parser.add_argument("--out", default=None, help="JSON output path (default bench/results/<date>.json)")
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: mobile at 128, 2 runs (< 60 s)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile of the mobile config")
+    parser.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-detects", type=int, default=10, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.configs, args.sizes, args.runs, args.warmup, args.rss_detects = "mobile", "128", 2, 1, 2
+    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    try:
+        args.sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes must be a comma list of integers, got {args.sizes!r}")
+    for name in args.configs:
+        if name not in CONFIGS:
+            parser.error(f"--configs: unknown config {name!r}; choose among {', '.join(CONFIGS)}")
+    for size in args.sizes:
+        if size <= 0 or size % 64:
+            parser.error(f"--sizes: {size} is not a positive multiple of 64")
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be >= 1 and --warmup >= 0")
+    return args
+
+
+def machine_info():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+    }
+
+
+def measure_config(name, args, plan, image, log):
+    """Everything measured for one config: params, detect per size, batch scaling, train steps, RSS."""
+    entry = {"detect": {}}
+    for size in args.sizes:
+        log(f"{name}: detect at {size} ...")
+        batches = plan["batch_sizes"] if size == plan["train_size"] else ()
+        measured = bench_inference(name, size, args.runs, args.warmup, batches, image)
+        entry["params"] = measured["params"]
+        entry["detect"][str(size)] = measured["detect"]
+        if "batch" in measured:
+            entry["batch"] = measured["batch"]
+    log(f"{name}: train steps at {plan['train_size']} ...")
+    entry["train_step"] = bench_training(name, plan["train_size"], plan["train_runs"], max(args.warmup, 1))
+    if name == "mobile":
+        log(f"{name}: peak RSS in a subprocess ...")
+        entry["peak_rss"] = peak_rss(name, plan["train_size"], args.rss_detects)
+    return entry
+
+
+def run(args, log=print):
+    """Measure everything `args` asks for; returns the result dict (also holding the markdown table)."""
+    reference_ms = load_reference()
+    ref_runs, ref_warmup = (1, 1) if args.quick else (7, 2)
+    started = time.time()
+    log("measuring the reference (ResNet101 forward, 1x512x512x3) ...")
+    ref_start = reference_ms(runs=ref_runs, warmup=ref_warmup)
+    log(f"reference_ms {ref_start:.1f}")
+    free_memory()
+    image = bench_image()
+    plan = {
+        "sizes": args.sizes, "runs": args.runs, "warmup": args.warmup,
+        "train_size": 512 if 512 in args.sizes else args.sizes[0],
+        "train_runs": 1 if args.quick else args.runs,
+        "batch_sizes": [1, 2] if args.quick else [1, 2, 4],
+    }
+    configs = {name: measure_config(name, args, plan, image, log) for name in args.configs}
+    profile = None
+    if "mobile" in args.configs and not args.no_profile:
+        log(f"mobile: profiling detect() at {plan['train_size']} ...")
+        profile = profile_detect("mobile", plan["train_size"], args.runs, args.warmup, image)
+    ref_end = ref_start if args.quick else reference_ms(runs=ref_runs, warmup=ref_warmup)
+    ref = (ref_start + ref_end) / 2
+    result = {
+        "reference_ms": ref, "reference_ms_start_end": [ref_start, ref_end], "conditions": CONDITIONS,
+        "machine": machine_info(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": bool(args.quick), **plan, "image_shape": list(IMAGE_SHAPE), "num_classes": NUM_CLASSES,
+        "configs": add_ratios(configs, ref), "profile": add_ratios(profile, ref), "peers": PEERS,
+    }
+    result["targets"] = check_targets(result["configs"])
+    result["seconds"] = round(time.time() - started, 1)
+    result["table"] = markdown_table(result)
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.rss_probe:
+        print(f"peak_rss_mb {rss_probe(args.rss_probe, args.sizes[0], args.rss_detects):.1f}")
+        return 0
+    try:
+        result = run(args, log=lambda text: print(text, flush=True))
+    except BenchError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 2
+    out = args.out or REPO / "bench" / "results" / f"{datetime.datetime.now():%Y%m%dT%H%M}.json"
+    write_json(out, result)
+    print()
+    print(f"reference_ms {result['reference_ms']:.1f} (start {result['reference_ms_start_end'][0]:.1f}, "
+          f"end {result['reference_ms_start_end'][1]:.1f}); {CONDITIONS}")
+    print()
+    print(result["table"])
+    if result["profile"]:
+        print()
+        print(f"Where detect() of mobile at {result['profile']['size']} spends its time "
+              "(network stages timed as cumulative prefixes):")
+        for stage in result["profile"]["stages"]:
+            print(f"  {stage['stage']:30} {stage['ms']:7.1f} ms  {stage['x_ref']:.3f}x ref")
+    print(f"\nwrote {out} ({result['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

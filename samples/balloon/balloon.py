@@ -1,0 +1,53 @@
+"""Mask R-CNN on the balloon dataset (VIA polygons): train, evaluate, splash.
+
+    python samples/balloon/balloon.py train --weights imagenet
+    python samples/balloon/balloon.py evaluate --weights last
+    python samples/balloon/balloon.py splash --weights api/weights/balloon_mobilenet.h5 --image photo.jpg
+
+Run with --help on any command for its flags. The dataset folder holds train/ and val/, each
+with its images and VIA's via_region_data.json.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from mrcnn import sample_cli  # noqa: E402
+from mrcnn.config import MobileConfig  # noqa: E402
+from mrcnn.datasets import ViaDataset  # noqa: E402
+
+
+class BalloonConfig(MobileConfig):
+    """The slim MobileNet v1 (alpha 0.75) config at 512 px, one class."""
+
+    NAME = "balloon"
+    NUM_CLASSES = 1 + 1
+    IMAGES_PER_GPU = 2
+    STEPS_PER_EPOCH = 30  # 61 training images: one pass per epoch
+    VALIDATION_STEPS = 7
+    # Balloons span ~15 to ~500 px in a 512 px image: matterport's 1024-px scales halved.
+    RPN_ANCHOR_SCALES = (16, 32, 64, 128, 256)
+    LEARNING_RATE = 0.005
+    DETECTION_MIN_CONFIDENCE = 0.5
+    AUGMENTATION = "default"
+
+
+def load_balloon(dataset_dir, subset, args=None):
+    """The `subset` split ("train" or "val") of a balloon folder as a prepared dataset."""
+    folder = os.path.join(dataset_dir, subset)
+    dataset = ViaDataset()
+    dataset.load_via(os.path.join(folder, "via_region_data.json"), folder, source="balloon",
+                     default_class="balloon", class_names=["balloon"])
+    dataset.prepare()
+    return dataset
+
+
+TASK = sample_cli.Task(
+    name="balloon",
+    config_class=BalloonConfig,
+    load=load_balloon,
+    default_dataset=str(sample_cli.repo_shared_dir() / "datasets" / "balloon"),
+)
+
+if __name__ == "__main__":
+    sample_cli.run(TASK)
