@@ -7,10 +7,10 @@ A new backbone is one file with one `@register_backbone("name")` builder, import
 """
 from .registry import Backbone, UnknownBackboneError, build_backbone, list_backbones, register_backbone
 from .normalize import PixelNormalization
-from .weights import find_weights_file, load_weights_by_name, weights_search_dirs
+from .weights import find_weights_file, weights_search_dirs
 from . import mobilenet, resnet  # noqa: F401  (registers the built-in builders)
 
 __all__ = [
     "Backbone", "UnknownBackboneError", "build_backbone", "list_backbones", "register_backbone",
-    "PixelNormalization", "find_weights_file", "load_weights_by_name", "weights_search_dirs",
+    "PixelNormalization", "find_weights_file", "weights_search_dirs",
 ]

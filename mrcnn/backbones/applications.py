@@ -2,7 +2,9 @@
 import keras
 
 from .registry import Backbone
-from .weights import load_weights_by_name, resolve_weights
+from mrcnn import weights_io
+
+from .weights import resolve_weights
 
 
 def freeze_batch_norm(model, train_bn):
@@ -33,7 +35,7 @@ def from_application(application, *, name, taps, strides, stage_patterns, normal
     features = [body.get_layer(tap).output for tap in taps]
     model = keras.Model(image, features, name=name)
     if weights_file is not None:
-        load_weights_by_name(model, weights_file)
+        weights_io.load(model, weights_file, strict=True)
     freeze_batch_norm(model, train_bn)
     channels = [feature.shape[-1] for feature in features]
     return Backbone(model, strides, channels, dict(stage_patterns), name, weights_file)

@@ -1,4 +1,4 @@
-"""Find ImageNet weight files offline and load legacy Keras `.h5` weights by layer name.
+"""Find ImageNet weight files offline (loading by layer name is mrcnn.weights_io's job).
 
 Nothing here downloads. `weights="imagenet"` is resolved to the file name keras.applications
 would download, searched for in `weights_search_dirs()`.
@@ -6,8 +6,6 @@ would download, searched for in `weights_search_dirs()`.
 import os
 from pathlib import Path
 
-import h5py
-import numpy as np
 
 WEIGHTS_DIR_ENV = "MRCNN_WEIGHTS_DIR"
 # The repository sits at <root>/main and shared data at <root>/shared (this file: <root>/main/mrcnn/backbones/).
@@ -55,44 +53,3 @@ def resolve_weights(weights, imagenet_file, owner="this backbone"):
     if not Path(weights).is_file():
         raise FileNotFoundError(f"Weights file {str(weights)!r} for {owner} does not exist")
     return str(weights)
-
-
-def _decode(value):
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
-
-
-def read_h5_weights(path):
-    """{layer name: [arrays in file order]} from a legacy (Keras 2 layout) `.h5` weights or model file."""
-    with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "model_weights" in f else f
-        if "layer_names" not in group.attrs:
-            raise ValueError(
-                f"{path}: not a legacy Keras .h5 weights file (no 'layer_names' attribute). "
-                "Keras 3 '.weights.h5' files hold no layer names; load them with model.load_weights instead."
-            )
-        layers = {}
-        for layer_name in map(_decode, group.attrs["layer_names"]):
-            names = map(_decode, group[layer_name].attrs.get("weight_names", []))
-            layers[layer_name] = [np.asarray(group[layer_name][name]) for name in names]
-        return layers
-
-
-def load_weights_by_name(model, path):
-    """Set every weighted layer of `model` from the file's group of the same name; returns the count.
-
-    Strict: each weighted layer must be in the file with the same number and shapes of tensors,
-    otherwise ValueError naming the layer (a partial load is almost always the wrong file).
-    Extra layers in the file are ignored.
-    """
-    stored = read_h5_weights(path)
-    weighted = [layer for layer in model.layers if layer.weights]
-    missing = [layer.name for layer in weighted if layer.name not in stored]
-    if missing:
-        raise ValueError(f"{path}: no weights for {len(missing)} layer(s) of {model.name}, e.g. {missing[:5]}")
-    for layer in weighted:
-        expected = [tuple(w.shape) for w in layer.weights]
-        found = [arr.shape for arr in stored[layer.name]]
-        if expected != found:
-            raise ValueError(f"{path}: layer {layer.name!r} has weight shapes {expected} but the file has {found}")
-        layer.set_weights(stored[layer.name])
-    return len(weighted)
