@@ -90,6 +90,8 @@ class Config:
     LEARNING_MOMENTUM = 0.9
     WEIGHT_DECAY = 0.0001
     GRADIENT_CLIP_NORM = 5.0
+    # Linear learning-rate warm-up at the start of every train() call (0 = off, as matterport).
+    WARMUP_STEPS = 0
     LOSS_WEIGHTS = {
         "rpn_class_loss": 1.0,
         "rpn_bbox_loss": 1.0,
@@ -214,3 +216,4 @@ class MobileConfig(Config):
     TRAIN_ROIS_PER_IMAGE = 128
     DETECTION_MAX_INSTANCES = 50
     MAX_GT_INSTANCES = 50
+    WARMUP_STEPS = 100

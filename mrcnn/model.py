@@ -138,6 +138,8 @@ class MaskRCNN:
 
     def _optimizer(self, learning_rate):
         c = self.config
+        if c.WARMUP_STEPS:
+            learning_rate = training.LinearWarmup(learning_rate, c.WARMUP_STEPS)
         if c.OPTIMIZER == "adamw":
             optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=c.WEIGHT_DECAY, clipnorm=c.GRADIENT_CLIP_NORM)
         else:

@@ -67,6 +67,26 @@ def set_trainable(model, pattern, train_bn=False):
     return trainable
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """Ramp the learning rate linearly from ~0 to `rate` over `steps` steps, then hold it.
+
+    Fresh detection heads produce large, noisy gradients; without a ramp they can push
+    frozen-BN backbones (MobileNet especially) into dead ReLUs within the first epochs.
+    """
+
+    def __init__(self, rate, steps):
+        self.rate = float(rate)
+        self.steps = int(steps)
+
+    def __call__(self, step):
+        progress = keras.ops.minimum(1.0, (keras.ops.cast(step, "float32") + 1.0) / max(self.steps, 1))
+        return self.rate * progress
+
+    def get_config(self):
+        return {"rate": self.rate, "steps": self.steps}
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 

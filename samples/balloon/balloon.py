@@ -27,7 +27,7 @@ class BalloonConfig(MobileConfig):
     VALIDATION_STEPS = 7
     # Balloons span ~15 to ~500 px in a 512 px image: matterport's 1024-px scales halved.
     RPN_ANCHOR_SCALES = (16, 32, 64, 128, 256)
-    LEARNING_RATE = 0.005
+    LEARNING_RATE = 0.01
     DETECTION_MIN_CONFIDENCE = 0.5
     AUGMENTATION = "default"
 

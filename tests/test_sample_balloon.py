@@ -1,0 +1,53 @@
+"""samples/balloon/balloon.py end to end on a 2-image subset, plus its input checks."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mrcnn.sample_cli import training_stages
+
+REPO = Path(__file__).resolve().parents[1]
+BALLOON = REPO.parent / "shared" / "datasets" / "balloon"
+SCRIPT = REPO / "samples" / "balloon" / "balloon.py"
+
+
+def run(*args, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BALLOON.is_dir(), reason="needs ../shared/datasets/balloon")
+def test_train_evaluate_splash_on_two_images(tmp_path):
+    common = ["--dataset", str(BALLOON), "--logs", str(tmp_path / "logs"), "--image-size", "128", "--limit", "2"]
+    run("train", *common, "--weights", "imagenet", "--epochs", "1", "--steps", "1")
+    checkpoints = list((tmp_path / "logs").glob("balloon*/mask_rcnn_balloon_0001.h5"))
+    assert len(checkpoints) == 1
+    out = tmp_path / "eval.json"
+    run("evaluate", *common, "--weights", "last", "--out", str(out))
+    results = json.loads(out.read_text())
+    assert {"AP", "AP50", "per_class"} <= set(results["segm"]) and "AP50" in results["bbox"]
+    assert results["num_images"] == 2 and out.with_suffix(".md").is_file()
+    image = sorted((BALLOON / "val").glob("*.jpg"))[0]
+    run("splash", *common, "--weights", str(checkpoints[0]), "--image", str(image), "--out-dir", str(tmp_path))
+    assert (tmp_path / f"{image.stem}_splash.png").is_file() and (tmp_path / f"{image.stem}_overlay.png").is_file()
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path):
+    result = run("evaluate", "--dataset", str(tmp_path / "missing"), "--weights", str(tmp_path / "w.h5"), check=False)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    result = run("splash", "--weights", "x.h5", check=False)
+    assert result.returncode == 2 and "--image" in result.stderr
+
+
+def test_default_schedule_trains_heads_first():
+    assert training_stages(80, 0.01) == [(16, "heads", 0.01), (68, "all", 0.002), (80, "all", 0.0002)]
+    assert training_stages(1, 0.01) == [(1, "heads", 0.01)]
+    assert training_stages(5, 0.01, layers="4+") == [(5, "4+", 0.01)]
