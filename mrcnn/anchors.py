@@ -3,15 +3,17 @@ import keras
 from keras import ops
 
 
-def level_anchors(height, width, stride, scale, ratios):
-    """Anchors of one pyramid level in pixels: [height * width * len(ratios), 4].
+def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,)):
+    """Anchors of one pyramid level in pixels: [height * width * len(octaves) * len(ratios), 4].
 
-    Anchors are centred on the feature cells ((i + 0.5) * stride); ratio = width / height;
-    the order is (row, column, ratio), matching a [h, w, ratios * k] head output reshaped to [-1, k].
+    Anchors are centred on the feature cells ((i + 0.5) * stride); ratio = width / height; each
+    octave multiplies `scale`. The order is (row, column, octave, ratio), matching a
+    [h, w, anchors_per_cell * k] head output reshaped to [-1, k].
     """
-    ratios = ops.convert_to_tensor(ratios, "float32")
-    half_h = 0.5 * scale / ops.sqrt(ratios)
-    half_w = 0.5 * scale * ops.sqrt(ratios)
+    sizes = ops.convert_to_tensor([scale * o for o in octaves for _ in ratios], "float32")
+    ratios = ops.convert_to_tensor([r for _ in octaves for r in ratios], "float32")
+    half_h = 0.5 * sizes / ops.sqrt(ratios)
+    half_w = 0.5 * sizes * ops.sqrt(ratios)
     center_y = (ops.cast(ops.arange(height), "float32") + 0.5) * stride
     center_x = (ops.cast(ops.arange(width), "float32") + 0.5) * stride
     center_y, center_x = ops.meshgrid(center_y, center_x, indexing="ij")
@@ -27,24 +29,26 @@ def level_anchors(height, width, stride, scale, ratios):
 class PyramidAnchors(keras.layers.Layer):
     """Anchors for all levels, normalised to the image: [anchors, (y1, x1, y2, x2)].
 
-    Inputs: [image [batch, H, W, 3], P2, ..., P6]. One scale per level.
+    Inputs: [image [batch, H, W, 3], P2, ..., P6]. One base scale per level, times each octave.
     """
 
-    def __init__(self, scales, ratios, strides, **kwargs):
+    def __init__(self, scales, ratios, strides, octaves=(1.0,), **kwargs):
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
         self.strides = [int(s) for s in strides]
+        self.octaves = [float(o) for o in octaves]
 
     def call(self, inputs):
         image, features = inputs[0], inputs[1:]
         per_level = []
         for feature, stride, scale in zip(features, self.strides, self.scales):
             shape = ops.shape(feature)
-            per_level.append(level_anchors(shape[1], shape[2], stride, scale, self.ratios))
+            per_level.append(level_anchors(shape[1], shape[2], stride, scale, self.ratios, self.octaves))
         anchors = ops.concatenate(per_level, axis=0)
         image_shape = ops.cast(ops.shape(image)[1:3], "float32")
         return anchors / ops.concatenate([image_shape, image_shape])
 
     def get_config(self):
-        return {**super().get_config(), "scales": self.scales, "ratios": self.ratios, "strides": self.strides}
+        return {**super().get_config(), "scales": self.scales, "ratios": self.ratios, "strides": self.strides,
+                "octaves": self.octaves}

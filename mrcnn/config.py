@@ -50,6 +50,9 @@ class Config:
     # Anchors: one scale per pyramid level, in pixels of the molded image.
     RPN_ANCHOR_SCALES = (32, 64, 128, 256, 512)
     RPN_ANCHOR_RATIOS = [0.5, 1, 2]  # width / height
+    # Multipliers of each level's scale (RetinaNet uses 1, 2^(1/3), 2^(2/3)); (1,) is matterport's.
+    # More octaves give large objects on coarse levels more well-matched (IoU >= 0.7) anchors.
+    RPN_ANCHOR_OCTAVES = (1.0,)
     RPN_ANCHOR_STRIDE = 1
     RPN_NMS_THRESHOLD = 0.7
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256
@@ -103,6 +106,9 @@ class Config:
     USE_RPN_ROIS = True
     # BatchNorm layers stay frozen (inference mode) unless True, as in matterport.
     TRAIN_BN = False
+    # Multiplies the gradients that reach the backbone (= its learning rate under SGD). With frozen
+    # BN, pretrained bodies get updates far larger relative to their weights than the new layers do.
+    BACKBONE_GRADIENT_SCALE = 1.0
 
     # Built-in augmentation for `train()` when no `augmentation=` is passed: None or "default".
     AUGMENTATION = None
@@ -151,6 +157,8 @@ class Config:
             (self.PRE_NMS_LIMIT >= 1 and self.POST_NMS_ROIS_TRAINING >= 1,
              "PRE_NMS_LIMIT and POST_NMS_ROIS_TRAINING must be positive"),
             (self.OPTIMIZER in ("sgd", "adamw"), f"OPTIMIZER must be 'sgd' or 'adamw', got {self.OPTIMIZER!r}"),
+            (self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
+             f"PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}"),
             (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
             (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
              f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),

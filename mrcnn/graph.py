@@ -28,18 +28,38 @@ def image_input_shape(config):
     return (None, None, 3)
 
 
+@keras.saving.register_keras_serializable(package="mrcnn")
+class GradientScale(layers.Layer):
+    """Identity forward; multiplies the gradient flowing back by `scale` (a backbone learning-rate multiplier)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, x):
+        return x * self.scale + keras.ops.stop_gradient(x * (1.0 - self.scale))
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
 def _trunk(config, image):
     """Backbone, FPN, RPN and anchors shared by both modes."""
     backbone = build_backbone(
         config.BACKBONE, input_shape=image_input_shape(config), weights=None,
         train_bn=config.TRAIN_BN, **dict(config.BACKBONE_OPTIONS),
     )
-    c2, c3, c4, c5 = backbone.model(image)
-    pyramid = build_fpn(c2, c3, c4, c5, config.TOP_DOWN_PYRAMID_SIZE)
-    rpn_model = build_rpn_model(len(config.RPN_ANCHOR_RATIOS), config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS)
+    features = backbone.model(image)
+    if config.BACKBONE_GRADIENT_SCALE != 1:
+        features = [GradientScale(config.BACKBONE_GRADIENT_SCALE, name=f"backbone_gradient_c{i + 2}")(f)
+                    for i, f in enumerate(features)]
+    pyramid = build_fpn(*features, config.TOP_DOWN_PYRAMID_SIZE)
+    anchors_per_cell = len(config.RPN_ANCHOR_RATIOS) * len(config.RPN_ANCHOR_OCTAVES)
+    rpn_model = build_rpn_model(anchors_per_cell, config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS)
     rpn_logits, rpn_probs, rpn_deltas = apply_rpn(rpn_model, pyramid)
     anchors = PyramidAnchors(
-        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, config.BACKBONE_STRIDES, name="anchors"
+        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, config.BACKBONE_STRIDES, config.RPN_ANCHOR_OCTAVES,
+        name="anchors",
     )([image] + pyramid)
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors
 
