@@ -17,8 +17,6 @@ A stat COCO reports as -1 (no ground truth of that size or class) is None.
 import contextlib
 import io
 import json
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -28,6 +26,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from mrcnn import utils
+from mrcnn.atomic import atomic_path
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 IOU_TYPES = ("segm", "bbox")
@@ -245,15 +244,5 @@ def _json_default(value):
 
 def save_results(results, path):
     """Write ``results`` as JSON to ``path`` atomically (temp file in the same folder, then os.replace)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2, default=_json_default)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, default=_json_default)

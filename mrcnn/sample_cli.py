@@ -6,11 +6,12 @@ a prepared `utils.Dataset`, and a default dataset folder; optionally its own fla
 Everything else (weights resolution, training, COCO evaluation, splash output) lives here once.
 """
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mrcnn.atomic import atomic_path
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -134,9 +135,8 @@ def cmd_evaluate(task, args):
     print(table)
     out = Path(args.out or Path(model.weights_path).with_suffix(f".{args.subset}_eval.json"))
     evaluate.save_results(results, out)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(table)
-    os.replace(tmp, out.with_suffix(".md"))
+    with atomic_path(out.with_suffix(".md")) as temp:
+        Path(temp).write_text(table)
     print(f"Saved {out} and {out.with_suffix('.md')}")
     return results
 
@@ -173,11 +173,10 @@ def splash_video(model, path, out_dir=None):
         raise CommandError("--video needs a video reader: pip install imageio[ffmpeg]") from None
     splash, _ = _outputs(path, out_dir)
     target = f"{splash}.mp4"
-    temp = f"{splash}.tmp.mp4"
     meta = iio.immeta(path)
     frames = (visualize.color_splash(f, model.detect([f], verbose=0)[0]["masks"]) for f in iio.imiter(path))
-    iio.imwrite(temp, list(frames), fps=meta.get("fps", 25))
-    os.replace(temp, target)
+    with atomic_path(target) as temp:
+        iio.imwrite(temp, list(frames), fps=meta.get("fps", 25), extension=".mp4")
     print(f"{path} → {target}")
 
 

@@ -8,11 +8,11 @@ import colorsys
 import os
 import random
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mrcnn.atomic import atomic_path
 from mrcnn.utils import extract_bboxes
 
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
@@ -205,15 +205,8 @@ def save_image(array, path):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save_image: directory {directory} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=ext, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            picture.save(handle, format=_SAVE_FORMATS[ext])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as temp:
+        picture.save(temp, format=_SAVE_FORMATS[ext])
     return path
 
 
@@ -359,3 +352,27 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
     ax.set_ylabel("Predictions")
     _show_if_interactive(plt)
     return ax
+
+
+def plot_history(history, path=None, metrics=("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
+                                               "mrcnn_bbox_loss", "mrcnn_mask_loss")):
+    """Training curves (train and validation per epoch) from `mrcnn.history.read_history`.
+
+    One panel per metric; saved to `path` (PNG) if given. Returns the figure.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, (len(metrics) + 1) // 2, figsize=(4 * ((len(metrics) + 1) // 2), 6.5))
+    for ax, metric in zip(axes.flat, metrics):
+        for split, style in (("train", "-"), ("validation", "--")):
+            points = history.get(split, {}).get(metric)
+            if points:
+                epochs, values = zip(*points)
+                ax.plot([e + 1 for e in epochs], values, style, label=split)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    if path:
+        with atomic_path(path) as temp:
+            fig.savefig(temp, dpi=80, format="png")
+    return fig

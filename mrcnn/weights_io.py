@@ -8,13 +8,13 @@ checkpoints, keras.applications ImageNet files and matterport's files (`exclude=
 mrcnn adds root attributes `mrcnn_config` (JSON) and `class_names` (JSON).
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
+
+from mrcnn.atomic import atomic_path
 
 
 class WeightsFileError(ValueError):
@@ -38,11 +38,7 @@ def _text(value):
 
 def save(model, path, metadata=None):
     """Write every weight layer of `model` to `path` (atomically: temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(suffix=".h5.tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temp:
         with h5py.File(temp, "w") as f:
             layers = weight_layers(model)
             f.attrs["layer_names"] = np.array([name.encode("utf8") for name in layers])
@@ -56,10 +52,6 @@ def save(model, path, metadata=None):
                 group.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
                 for weight_name, weight in zip(names, layer.weights):
                     group.create_dataset(weight_name, data=keras.ops.convert_to_numpy(weight))
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 def _open(path):

@@ -3,7 +3,6 @@ import math
 
 import keras
 import numpy as np
-import pytest
 
 from mrcnn.detection import DetectionLayer, KeptDetections, SelectClassMask
 from mrcnn.proposals import ProposalLayer
