@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mrcnn import graph, mold, training, weights_io
+from mrcnn import distribute, graph, matterport, mold, training, weights_io
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
 from mrcnn.data import DataGenerator
@@ -26,7 +26,7 @@ class MaskRCNN:
     inference mode, detections [b, D, 6] and mask probabilities [b, n, h, w].
     """
 
-    def __init__(self, mode, config, model_dir="logs"):
+    def __init__(self, mode, config, model_dir="logs", strategy=None):
         if mode not in MODES:
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         if not isinstance(config, Config):
@@ -38,7 +38,15 @@ class MaskRCNN:
         self.weights_path = None
         self.set_log_dir()
         builder = graph.build_training_graph if mode == "training" else graph.build_inference_graph
-        self.keras_model, self.backbone = builder(config)
+        # strategy: see mrcnn.distribute (GPU_COUNT > 1, MRCNN_STRATEGY or TF_CONFIG); training only.
+        self.strategy = distribute.resolve_strategy(config, strategy) if mode == "training" else None
+        with distribute.strategy_scope(self.strategy):
+            self.keras_model, self.backbone = builder(config)
+        distribute.apply_precision(self.keras_model, self.backbone.model, config.PRECISION)
+        replicas = distribute.replica_count(self.strategy)
+        if replicas > 1:  # Each replica's loss / replicas: the summed gradients then average.
+            self.keras_model.loss_weights = {
+                name: config.LOSS_WEIGHTS.get(name, 1.0) / replicas for name in graph.LOSS_NAMES}
         if mode == "inference":
             self.keras_model.compile(jit_compile=bool(config.JIT_COMPILE))
 
@@ -102,7 +110,8 @@ class MaskRCNN:
         if filepath.endswith(".weights.h5") and not by_name:
             self.keras_model.load_weights(filepath)
         else:
-            report = weights_io.load(self.keras_model, filepath, exclude=exclude or (), strict=not by_name)
+            loader = matterport.load if matterport.is_matterport_file(filepath) else weights_io.load
+            report = loader(self.keras_model, filepath, exclude=exclude or (), strict=not by_name)
             metadata = weights_io.read_metadata(filepath)
             self.class_names = metadata["class_names"] or self.class_names
             self._check_classes(metadata["config"], exclude)
@@ -138,16 +147,18 @@ class MaskRCNN:
 
     def _optimizer(self, learning_rate):
         c = self.config
+        # Keras clips each replica's gradient (of loss / replicas) before summing them, so divide the norm too.
+        clipnorm = c.GRADIENT_CLIP_NORM and c.GRADIENT_CLIP_NORM / distribute.replica_count(self.strategy)
         if c.WARMUP_STEPS:
             learning_rate = training.LinearWarmup(learning_rate, c.WARMUP_STEPS)
         if c.OPTIMIZER == "adamw":
-            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=c.WEIGHT_DECAY, clipnorm=c.GRADIENT_CLIP_NORM)
+            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=c.WEIGHT_DECAY, clipnorm=clipnorm)
         else:
             optimizer = keras.optimizers.SGD(
-                learning_rate, momentum=c.LEARNING_MOMENTUM, weight_decay=c.WEIGHT_DECAY, clipnorm=c.GRADIENT_CLIP_NORM
+                learning_rate, momentum=c.LEARNING_MOMENTUM, weight_decay=c.WEIGHT_DECAY, clipnorm=clipnorm
             )
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-        return optimizer
+        return distribute.loss_scaled(optimizer, c.PRECISION)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
               custom_callbacks=None, no_augmentation_sources=None):
@@ -165,7 +176,8 @@ class MaskRCNN:
             augmentation = default_augmentation()
         self.class_names = list(train_dataset.class_names)
         self.set_trainable(training.layers_pattern(layers, self.backbone))
-        self.keras_model.compile(optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE))
+        with distribute.strategy_scope(self.strategy):
+            self.keras_model.compile(optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE))
         workers = self.config.DATA_WORKERS
         train_data = DataGenerator(train_dataset, self.config, shuffle=True, augmentation=augmentation,
                                    steps=self.config.STEPS_PER_EPOCH, no_augmentation_sources=no_augmentation_sources,
@@ -186,6 +198,11 @@ class MaskRCNN:
         return history
 
     # ---- inference ---------------------------------------------------------------------------
+
+    def export(self, out_dir, format="savedmodel"):
+        """Write a standalone model for serving (see mrcnn.export): "savedmodel", "tflite" or "onnx"."""
+        from mrcnn import export
+        return export.export(self, out_dir, format)
 
     def mold_inputs(self, images):
         """(molded [b, H, W, 3] float32, windows [b, 4], scales [b], original shapes [b, 3])."""

@@ -40,10 +40,10 @@ def bilinear_crop(table, base, height, width, boxes, size):
     rows_high = base + y_high[..., :, None] * width
     cols_low = x_low[..., None, :]
     cols_high = x_high[..., None, :]
-    corners = ops.stack(
-        [rows_low + cols_low, rows_low + cols_high, rows_high + cols_low, rows_high + cols_high], axis=0
-    )
-    values = ops.take(table, corners, axis=0)  # [4, ..., out_h, out_w, C]
+    # Four gathers rather than one over stacked indices: a stacked [4, b, R, h, w, C] tensor is 6-D,
+    # more than TFLite's strided slice takes.
+    corners = (rows_low + cols_low, rows_low + cols_high, rows_high + cols_low, rows_high + cols_high)
+    values = [ops.take(table, index, axis=0) for index in corners]  # each [..., out_h, out_w, C]
     wy = ops.cast(y_weight[..., :, None, None], table.dtype)
     wx = ops.cast(x_weight[..., None, :, None], table.dtype)
     top = values[0] * (1 - wx) + values[1] * wx

@@ -1,0 +1,63 @@
+"""The `mrcnn` command (console script). Subcommands:
+
+  mrcnn export --weights W --format savedmodel|tflite|onnx --out DIR
+
+W is a weights file saved by mrcnn (it stores its config and class names). Errors are printed
+as one line (exit code 2), not as a traceback.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="mrcnn", description="Mask R-CNN tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="write a standalone SavedModel, TFLite or ONNX model")
+    export.add_argument("--weights", required=True, help="weights file saved by mrcnn (holds its config)")
+    export.add_argument("--format", default="savedmodel", choices=("savedmodel", "tflite", "onnx"))
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--image-size", type=int, help="IMAGE_MIN_DIM = IMAGE_MAX_DIM of the exported model")
+    export.add_argument("--min-confidence", type=float, help="DETECTION_MIN_CONFIDENCE of the exported model")
+    return parser
+
+
+def run_export(args):
+    from mrcnn import export
+    from mrcnn.config import ConfigError
+    from mrcnn.model import MaskRCNN
+    from mrcnn.weights_io import WeightsFileError
+
+    overrides = {}
+    if args.image_size:
+        overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
+    if args.min_confidence is not None:
+        overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    try:
+        model = MaskRCNN.from_weights(args.weights, model_dir=tempfile.gettempdir(), **overrides)
+        path = export.export(model, args.out, args.format)
+    except (export.ExportError, WeightsFileError, ConfigError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    print(f"Wrote {path}")
+    return path
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if args.command == "export":
+            run_export(args)
+    except CommandError as err:
+        print(f"mrcnn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""How a model runs on devices: tf.distribute strategies and mixed precision.
+
+This replaces matterport's ParallelModel. `GPU_COUNT` keeps its meaning (replicas on this
+machine; BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT is the global batch that Keras splits across
+them). The strategy is chosen, first match wins, from:
+  1. an explicit `strategy=` (a tf.distribute.Strategy or a name, see STRATEGY_NAMES);
+  2. the MRCNN_STRATEGY environment variable (a name);
+  3. TF_CONFIG in the environment → "multi_worker" (MultiWorkerMirroredStrategy);
+  4. GPU_COUNT > 1 → "mirrored" over the first GPU_COUNT GPUs (or logical CPUs if no GPU exists).
+Otherwise no strategy (Keras' default, one device).
+
+With tf_ops.py, this is one of the two modules that import TensorFlow.
+"""
+import contextlib
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGY_ENV = "MRCNN_STRATEGY"
+STRATEGY_NAMES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Config.PRECISION
+
+
+class StrategyError(ValueError):
+    """The requested distribution does not fit the devices or the config."""
+
+
+def configure_logical_cpus(count):
+    """Split the CPU into `count` logical devices (e.g. to try MirroredStrategy without GPUs).
+
+    Must run before TensorFlow initialises its devices (before any tensor is created).
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(count))
+    except RuntimeError as err:
+        raise StrategyError(
+            f"Cannot split the CPU into {count} logical devices: TensorFlow is already initialised ({err}). "
+            "Call configure_logical_cpus() first thing in the process."
+        ) from None
+
+
+def mirrored_devices(count):
+    """Names of the first `count` GPUs, or of `count` logical CPUs when the machine has no GPU."""
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(gpus) >= count:
+        return gpus[:count]
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if not gpus and len(cpus) >= count:
+        return cpus[:count]
+    raise StrategyError(
+        f"GPU_COUNT={count} but only {len(gpus)} GPU(s) are visible ({', '.join(gpus) or 'none'}); "
+        "set GPU_COUNT to the number of GPUs, or GPU_COUNT=1 for one device"
+    )
+
+
+def _named_strategy(name, config):
+    if name == "default":
+        return None
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(mirrored_devices(max(config.GPU_COUNT, 1)))
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise StrategyError(f"Unknown strategy {name!r}; use one of {STRATEGY_NAMES} or a tf.distribute.Strategy")
+
+
+def resolve_strategy(config, strategy=None):
+    """The tf.distribute.Strategy to build and train under, or None for a single device (see module doc)."""
+    if isinstance(strategy, tf.distribute.Strategy):
+        chosen = strategy
+    else:
+        name = strategy or os.environ.get(STRATEGY_ENV) or ("multi_worker" if os.environ.get("TF_CONFIG") else None)
+        if name is None:
+            name = "mirrored" if config.GPU_COUNT > 1 else "default"
+        chosen = _named_strategy(str(name).lower(), config)
+    local = len(chosen.extended.worker_devices) if chosen is not None else 1
+    if config.BATCH_SIZE % local:
+        raise StrategyError(
+            f"BATCH_SIZE={config.BATCH_SIZE} (IMAGES_PER_GPU * GPU_COUNT) does not split evenly over the "
+            f"{local} replicas on this machine; set GPU_COUNT to the replica count"
+        )
+    return chosen
+
+
+def strategy_scope(strategy):
+    """`strategy.scope()`, or a no-op context for None."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def replica_count(strategy):
+    """Replicas that average their gradients: 1 without a strategy."""
+    return strategy.num_replicas_in_sync if strategy is not None else 1
+
+
+# Layers whose outputs are predictions: they stay float32 (the losses and box decoding read them).
+OUTPUT_LAYERS = ("rpn_class_raw", "rpn_bbox_pred", "mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_mask")
+
+
+def apply_precision(model, backbone_model, precision):
+    """Run the compute-heavy layers of a built mrcnn graph under the Keras dtype policy `precision`.
+
+    Mixed: the backbone, the FPN (fpn_*) and every layer with weights outside them (RPN conv, head
+    convs) compute in float16/bfloat16 with float32 variables. The prediction layers
+    (OUTPUT_LAYERS) and every weightless layer outside backbone and FPN (anchors, proposals,
+    ROIAlign, sampling, detection, reshapes, losses) stay float32: box coordinates in bfloat16
+    would be off by pixels. The global Keras policy is not touched. Returns the switched layer names.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"PRECISION must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return []
+    backbone = {id(layer) for layer in backbone_model.layers}
+    switched = []
+    for layer in _all_layers(model):
+        if isinstance(layer, (keras.Model, keras.layers.InputLayer)) or layer.name in OUTPUT_LAYERS:
+            continue
+        if id(layer) in backbone or layer.name.startswith("fpn_") or layer.weights:
+            layer.dtype_policy = precision
+            switched.append(layer.name)
+    return switched
+
+
+def loss_scaled(optimizer, precision):
+    """Wrap `optimizer` in a LossScaleOptimizer for float16 (bfloat16 has float32's range: no scaling)."""
+    if precision == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        yield layer
