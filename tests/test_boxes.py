@@ -1,6 +1,7 @@
 """Tests for mrcnn.boxes: encode/decode, clipping of wild deltas, IoU against a loop reference."""
 import keras
 import numpy as np
+from references import iou_reference
 
 from mrcnn import boxes
 
@@ -17,19 +18,6 @@ def random_boxes(rng, shape, low=0.0, high=100.0, min_size=1.0):
     h = rng.uniform(min_size, 50.0, shape)
     w = rng.uniform(min_size, 50.0, shape)
     return np.stack([y1, x1, y1 + h, x1 + w], axis=-1).astype(np.float32)
-
-
-def iou_reference(a, b):
-    """Loop IoU in float64; pairs with a zero-area box give 0."""
-    out = np.zeros((len(a), len(b)))
-    for i, (ay1, ax1, ay2, ax2) in enumerate(np.asarray(a, np.float64)):
-        for j, (by1, bx1, by2, bx2) in enumerate(np.asarray(b, np.float64)):
-            area_a = max(ay2 - ay1, 0) * max(ax2 - ax1, 0)
-            area_b = max(by2 - by1, 0) * max(bx2 - bx1, 0)
-            inter = max(min(ay2, by2) - max(ay1, by1), 0) * max(min(ax2, bx2) - max(ax1, bx1), 0)
-            union = area_a + area_b - inter
-            out[i, j] = inter / union if area_a > 0 and area_b > 0 else 0.0
-    return out
 
 
 def test_encode_hand_computed():

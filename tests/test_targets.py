@@ -3,6 +3,7 @@ import math
 
 import keras
 import numpy as np
+from references import iou_reference
 
 from mrcnn.anchors import level_anchors
 from mrcnn.targets import DetectionTargets, RpnTargets
@@ -12,18 +13,6 @@ STD = [0.1, 0.1, 0.2, 0.2]
 
 def np_(x):
     return keras.ops.convert_to_numpy(x)
-
-
-def iou_reference(a, b):
-    """Loop IoU in float64; pairs with a zero-area box give 0."""
-    out = np.zeros((len(a), len(b)))
-    for i, (ay1, ax1, ay2, ax2) in enumerate(np.asarray(a, np.float64)):
-        for j, (by1, bx1, by2, bx2) in enumerate(np.asarray(b, np.float64)):
-            area_a = max(ay2 - ay1, 0) * max(ax2 - ax1, 0)
-            area_b = max(by2 - by1, 0) * max(bx2 - bx1, 0)
-            inter = max(min(ay2, by2) - max(ay1, by1), 0) * max(min(ax2, bx2) - max(ax1, bx1), 0)
-            out[i, j] = inter / (area_a + area_b - inter) if area_a > 0 and area_b > 0 else 0.0
-    return out
 
 
 def encode_reference(box, target):
