@@ -32,7 +32,7 @@ class BalloonConfig(MobileConfig):
     # With frozen BN, MobileNet's deep layers die under full-size updates (C5 went 73% dead in
     # three epochs at lr 0.002); a 20x smaller backbone rate keeps them alive.
     BACKBONE_GRADIENT_SCALE = 0.05
-    LEARNING_RATE = 0.02
+    LEARNING_RATE = 0.01
     DETECTION_MIN_CONFIDENCE = 0.5
     AUGMENTATION = "default"
 
