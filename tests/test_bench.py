@@ -51,8 +51,9 @@ def test_missing_reference_tool_is_a_clear_error(bench, tmp_path, monkeypatch):
 
 def _result(bench):
     configs = {
-        "r101": {"params": 63_000_000,
-                 "detect": {"512": {"ms": 500.0, "mold_ms": 10.0, "network_ms": 400.0, "unmold_ms": 90.0}},
+        "r101": {"reference_ms": 200.0, "params": 63_000_000,
+                 "detect": {"512": {"ms": 500.0, "mold_ms": 10.0, "network_ms": 400.0, "unmold_ms": 90.0,
+                                    "unmold_100_masks_ms": 100.0, "detect_100_masks_ms": 510.0}},
                  "train_step": {"all": {"ms": 2000.0}, "heads": {"ms": 1000.0}},
                  "batch": {"1": {"ms": 500.0}, "2": {"ms": 450.0}}},
         "mobile": {"params": 3_000_000, "detect": {"512": {"ms": 120.0, "mold_ms": 5.0, "network_ms": 60.0,
@@ -69,14 +70,15 @@ def test_ratios_targets_and_table(bench):
     assert detect["x_ref"] == pytest.approx(2.5) and detect["unmold_x_ref"] == pytest.approx(0.45)
     assert result["configs"]["r101"]["train_step"]["all"]["x_ref"] == pytest.approx(10.0)
     checks = {c["target"]: c for c in bench.check_targets(result["configs"])}
+    assert checks["R101 detect() at 512 <= 2.6x ref"]["value_x_ref"] == pytest.approx(2.55)  # The 100-masks figure.
     assert checks["R101 detect() at 512 <= 2.6x ref"]["met"] is True
     assert checks["R101 train step, all layers, at 512 <= 9x ref"]["met"] is False
     assert checks["mobile detect() at 512 <= 0.5x ref"]["value_x_ref"] == pytest.approx(0.6)
     assert not any(c["target"].startswith("R50") for c in checks.values())  # r50 was not measured.
     result["targets"] = list(checks.values())
     table = bench.markdown_table(result)
-    assert "| r101 | 63.0 | 500 (2.50x) | 10 / 400 / 90 | 2000 (10.00x) | 1000 (5.00x) |" in table
-    assert "| mobile | 3.0 | 120 (0.60x) |" in table and "| 900 |" in table
+    assert "| r101 | 200 | 63.0 | 500 (2.50x) | 510 (2.55x) | 10 / 400 / 90 (100) | 2000 (10.00x) | 1000 (5.00x) |" in table
+    assert "| mobile | - | 3.0 | 120 (0.60x) | - | 5 / 60 / 55 |" in table and "| 900 |" in table
     assert "| port R101 | 4.4x | 10.1x | 13.6x | 11.1x |" in table
 
 
@@ -101,13 +103,17 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     assert "| mobile |" in done.stdout and "port R101" in done.stdout
     result = json.loads(out.read_text())
     assert isinstance(result["reference_ms"], float) and result["reference_ms"] > 0
+    assert result["reference_ms_all"] == [result["reference_ms"]] and isinstance(result["warnings"], list)
     assert result["quick"] is True and result["sizes"] == [128]
     mobile = result["configs"]["mobile"]
     assert isinstance(mobile["params"], int) and mobile["params"] > 0
+    assert mobile["reference_ms"] == result["reference_ms"]
     detect = mobile["detect"]["128"]
     for key in ("ms", "min_ms", "mold_ms", "network_ms", "unmold_ms", "x_ref", "mold_x_ref", "network_x_ref",
-                "unmold_x_ref", "network_detections_per_image", "detections_per_image"):
+                "unmold_x_ref", "network_detections_per_image", "detections_per_image", "unmold_100_masks_ms",
+                "detect_100_masks_ms", "detect_100_masks_x_ref"):
         assert isinstance(detect[key], float), key
+    assert detect["network_detections_per_image"] == 100  # Every slot is filled.
     assert detect["ms"] == pytest.approx(detect["mold_ms"] + detect["network_ms"] + detect["unmold_ms"], rel=0.5)
     assert set(mobile["train_step"]) == {"all", "heads"}
     assert all(isinstance(t["ms"], float) and t["ms"] > 0 for t in mobile["train_step"].values())
