@@ -21,7 +21,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ for _path in (REPO, REPO / "samples" / "balloon"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from mrcnn.atomic import atomic_path  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402
 
 DEFAULT_OUT = REPO / "backbones" / "results"
@@ -149,6 +149,7 @@ def step_timer():
 def load_data(dataset_dir, limit):
     """(train, val) balloon datasets, each cut to its first `limit` images if limit."""
     from balloon import load_balloon
+
     from mrcnn.sample_cli import limit_dataset
 
     return [limit_dataset(load_balloon(dataset_dir, subset), limit) for subset in ("train", "val")]
@@ -287,18 +288,10 @@ def run_variant(args):
 
 
 def write_json(path, data):
-    """Write `data` to `path` atomically (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` atomically (mrcnn.atomic)."""
+    with atomic_path(path) as temp, open(temp, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
 
 
 def child_argv(args, name, result_path):

@@ -36,6 +36,7 @@ TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from mrcnn.atomic import atomic_path  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
 
 CONFIGS = ("r50", "r101", "mobile")
@@ -279,23 +280,33 @@ def bench_training(name, size, runs, warmup):
 
 
 def rss_probe(name, size, detects):
-    """In this process: build the inference model, run `detects` detects; return peak RSS in MB."""
+    """In this process: build the inference model, run `detects` detects; return (ru_maxrss, VmHWM) in MB.
+
+    Linux carries ru_maxrss over execve from the process that spawned us, so it is only this
+    program's peak if the parent was small; VmHWM (/proc/self/status) belongs to this program alone.
+    """
     image = bench_image()
     model = inference_model(name, size)
     for _ in range(detects):
         model.detect([image])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB.
+    status = Path("/proc/self/status").read_text().split("\n")
+    hwm = [float(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")]
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, (hwm or [float("nan")])[0]
 
 
 def peak_rss(name, size, detects):
-    """Peak RSS (MB) of an inference-only run, measured in a fresh subprocess."""
+    """Peak RSS (MB) of an inference-only run, measured in a fresh subprocess.
+
+    Call it while this process is still small (see rss_probe): mb is ru_maxrss, vm_hwm_mb the check.
+    """
     command = [sys.executable, str(Path(__file__).resolve()), "--rss-probe", name,
                "--sizes", str(size), "--rss-detects", str(detects)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     lines = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_mb ")]
     if done.returncode != 0 or not lines:
         raise BenchError(f"RSS probe failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return {"mb": float(lines[-1].split()[1]), "size": size, "detects": detects}
+    maxrss, hwm = (float(v) for v in lines[-1].split()[1:3])
+    return {"mb": maxrss, "vm_hwm_mb": hwm, "size": size, "detects": detects}
 
 
 # ---- profile -------------------------------------------------------------------------------------
@@ -429,18 +440,10 @@ def markdown_table(result):
 
 
 def write_json(path, data):
-    """Write `data` to `path` atomically (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write `data` to `path` atomically (mrcnn.atomic)."""
+    with atomic_path(path) as temp, open(temp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -489,7 +492,7 @@ def machine_info():
 
 
 def measure_config(name, args, plan, image, log):
-    """Everything measured for one config: params, detect per size, batch scaling, train steps, RSS."""
+    """Everything measured for one config: params, detect per size, batch scaling, train steps."""
     entry = {"detect": {}}
     for size in args.sizes:
         log(f"{name}: detect at {size} ...")
@@ -501,9 +504,6 @@ def measure_config(name, args, plan, image, log):
             entry["batch"] = measured["batch"]
     log(f"{name}: train steps at {plan['train_size']} ...")
     entry["train_step"] = bench_training(name, plan["train_size"], plan["train_runs"], max(args.warmup, 1))
-    if name == "mobile":
-        log(f"{name}: peak RSS in a subprocess ...")
-        entry["peak_rss"] = peak_rss(name, plan["train_size"], args.rss_detects)
     return entry
 
 
@@ -527,6 +527,10 @@ def run(args, log=print):
         free_memory()
         return refs[-1]
 
+    rss = None
+    if "mobile" in args.configs:  # First, while this process is small (see rss_probe).
+        log("mobile: peak RSS of an inference-only subprocess ...")
+        rss = peak_rss("mobile", 512 if 512 in args.sizes else args.sizes[0], args.rss_detects)
     image = bench_image()
     plan = {
         "sizes": args.sizes, "runs": args.runs, "warmup": args.warmup,
@@ -538,6 +542,8 @@ def run(args, log=print):
     for name in args.configs:
         ref = reference()
         configs[name] = {"reference_ms": ref, **add_ratios(measure_config(name, args, plan, image, log), ref)}
+        if name == "mobile":
+            configs[name]["peak_rss"] = rss
     profile = None
     if "mobile" in args.configs and not args.no_profile:
         ref = reference()
@@ -564,7 +570,7 @@ def run(args, log=print):
 def main(argv=None):
     args = parse_args(argv)
     if args.rss_probe:
-        print(f"peak_rss_mb {rss_probe(args.rss_probe, args.sizes[0], args.rss_detects):.1f}")
+        print("peak_rss_mb {:.1f} {:.1f}".format(*rss_probe(args.rss_probe, args.sizes[0], args.rss_detects)))
         return 0
     try:
         result = run(args, log=lambda text: print(text, flush=True))
