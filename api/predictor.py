@@ -71,7 +71,10 @@ class Predictor:
                 raise WeightsError(f"cannot import mrcnn.model to load {path} (is TensorFlow installed?): "
                                    f"{error}") from None
             try:
-                self._model = MaskRCNN.from_weights(str(path))
+                model = MaskRCNN.from_weights(str(path))
+                # Trace the network now, so the first request does not pay ~1 s of tf.function tracing.
+                model.detect([np.zeros((64, 64, 3), np.uint8)], verbose=0)
+                self._model = model
             except Exception as error:  # any failure here means the file is not a usable checkpoint
                 raise WeightsError(f"cannot load weights {path}: {type(error).__name__}: {error}") from None
             return self._model
