@@ -197,7 +197,7 @@ def time_detect(model, image, runs, warmup):
         t0 = time.perf_counter()
         result = model.detect([image])[0]
         times.append((time.perf_counter() - t0) * 1000)
-    return {"ms": statistics.median(times), "detections": int(len(result["class_ids"]))}
+    return {"ms": statistics.median(times), "detections": len(result["class_ids"])}
 
 
 def free_memory():
@@ -307,7 +307,7 @@ def run_child(argv, log_path):
     """Run argv with its output to log_path; returns (exit code, seconds)."""
     started = time.perf_counter()
     with open(log_path, "w") as log:
-        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO)).returncode
+        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO), check=False).returncode
     return code, time.perf_counter() - started
 
 
@@ -368,7 +368,7 @@ def measure_reference(quick, log):
     runs, warmup = (1, 1) if quick else (7, 2)
     code = (f"import sys; sys.path.insert(0, {str(TOOLS)!r}); from reference_ms import reference_ms; "
             f"print('reference_ms', reference_ms(runs={runs}, warmup={warmup}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("reference_ms ")]
     if done.returncode != 0 or not lines:
         raise CompareError(f"reference_ms failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
@@ -391,7 +391,8 @@ def budget_text(args):
     return (f"Budget: {args.steps} steps of batch 2 per epoch ({2 * args.steps} images), `--epochs {args.epochs}` "
             f"for every row except those marked with fewer epochs; sample_cli.training_stages' 3-stage schedule "
             f"(heads 20% at lr, all at lr/5, last 15% all at lr/50; lr 0.01 SGD, 100 warm-up steps per stage); "
-            f"training and evaluation at {args.image_size}² (anchor scales of BalloonConfig × {args.image_size}/512); "
+            f"training and evaluation at {args.image_size}² "
+            f"(anchor scales of BalloonConfig × {args.image_size}/512); "
             f"evaluation on balloon val ({args.limit or 13} images) at DETECTION_MIN_CONFIDENCE {EVAL_MIN_CONFIDENCE}.")
 
 
@@ -443,7 +444,8 @@ def markdown_table(result):
     lines += ["", result["budget"], "", conditions_text(result, image), "",
               f"Reference (ResNet101 forward 1×512², median of 7, measured in each row's run just before its "
               f"detect() timings; every × ref uses its own row's): {refs} ms. "
-              f"Total wall time {result['seconds'] / 60:.1f} min "
+              f"Wall time: the rows' subprocesses took {result['rows_seconds'] / 60:.1f} min in all "
+              f"(this invocation {result['seconds'] / 60:.1f} min; rows reused with --resume keep their own time) "
               f"on {result['machine']['cpu_count']} CPU cores, {result['date']}; 1-minute load average at each "
               f"row's start: {loads} "
               "(2.0 = both cores busy; more means other jobs shared the CPU)."
@@ -482,7 +484,8 @@ def plot(result, path):
     ax.set_ylim(-0.02, 1.0)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right")
-    ax.set_title(f"Backbones on balloon: speed vs accuracy ({result['image_size']}², {result['machine']['cpu_count']} CPU cores)")
+    ax.set_title(f"Backbones on balloon: speed vs accuracy "
+                 f"({result['image_size']}², {result['machine']['cpu_count']} CPU cores)")
     fig.tight_layout()
     temp = Path(path).with_suffix(".tmp.png")
     fig.savefig(temp, dpi=120)
@@ -522,6 +525,7 @@ def run(args, log=print):
               "runs": args.runs, "warmup": args.warmup, "eval_min_confidence": EVAL_MIN_CONFIDENCE,
               "budget": budget_text(args), "rows": rows}
     result["seconds"] = round(time.time() - started, 1)
+    result["rows_seconds"] = round(sum(row.get("wall_seconds", 0) for row in rows), 1)
     result["table"] = markdown_table(result)
     return result
 

@@ -90,7 +90,7 @@ def _result(compare):
               "load_average_start_end": [3.0, 2.0]}
     rows = [compare.add_ratios(r, 200.0) for r in (row, short, failed)]
     return {"rows": rows, "sizes": [512, 1024], "epochs": 8, "runs": 7, "warmup": 2, "budget": "Budget: test.",
-            "reference_ms": 200.0, "seconds": 600, "quick": False,
+            "reference_ms": 200.0, "seconds": 60, "rows_seconds": 1800, "quick": False,
             "machine": {"cpu_count": 2}, "date": "today", "image_size": 512}
 
 
@@ -102,7 +102,7 @@ def test_table_rows_ratios_and_failures(compare):
             "| 80 (0.40×) | 200 (1.00×) | 0.40 (2.0×) | 1500 | 0.800 | 0.500 | 0.820 | 0.550 |") in table
     assert "| resnet101 | ResNet-101 | scratch | slim | 4 (480) **fewer** |" in table
     assert "failed: exit 1: boom/x" in table and "1024×768 px" in table and "its own row's): 200, 200 ms" in table
-    assert "row's start: 2.1, 2.1, 3.0" in table
+    assert "row's start: 2.1, 2.1, 3.0" in table and "took 30.0 min in all (this invocation 1.0 min" in table
 
 
 def test_resume_reuses_a_row_only_under_the_same_budget(compare, balloon, tmp_path):
