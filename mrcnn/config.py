@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 
+from mrcnn import augment
+
 
 class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
@@ -110,7 +112,8 @@ class Config:
     # BN, pretrained bodies get updates far larger relative to their weights than the new layers do.
     BACKBONE_GRADIENT_SCALE = 1.0
 
-    # Built-in augmentation for `train()` when no `augmentation=` is passed: None or "default".
+    # Built-in augmentation for `train()` when no `augmentation=` is passed: None or a name in
+    # mrcnn.augment.PRESETS ("default": mild; "scale_jitter": for small datasets).
     AUGMENTATION = None
     # Passed explicitly to compile(): Keras' "auto" would turn XLA on only where a GPU is visible.
     JIT_COMPILE = False
@@ -160,6 +163,8 @@ class Config:
             (self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
              f"PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}"),
             (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
+            (self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
+             f"AUGMENTATION must be None or one of {sorted(augment.PRESETS)}, got {self.AUGMENTATION!r}"),
             (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
              f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),
         ]

@@ -19,6 +19,17 @@ MODES = ("training", "inference")
 CHECKPOINT_PATTERN = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask_rcnn_[\w-]+(\d{4})\.h5$")
 
 
+def find_last_checkpoint(model_dir, name):
+    """Path of the newest checkpoint of the newest run named `name` (a config NAME) under model_dir."""
+    name = (name or "mrcnn").lower()
+    runs = sorted(p for p in Path(model_dir).glob(f"{name}*") if p.is_dir()) if Path(model_dir).is_dir() else []
+    for run in reversed(runs):
+        checkpoints = sorted(run.glob(f"mask_rcnn_{name}_*.h5"))
+        if checkpoints:
+            return str(checkpoints[-1])
+    raise FileNotFoundError(f"No checkpoint of {name!r} found under {model_dir!r}; train first or pass a weights path")
+
+
 class MaskRCNN:
     """Mask R-CNN in "training" or "inference" mode.
 
@@ -80,15 +91,7 @@ class MaskRCNN:
 
     def find_last(self):
         """Path of the newest checkpoint of the newest run of this config's NAME."""
-        name = (self.config.NAME or "mrcnn").lower()
-        runs = sorted(p for p in Path(self.model_dir).glob(f"{name}*") if p.is_dir()) if Path(self.model_dir).is_dir() else []
-        for run in reversed(runs):
-            checkpoints = sorted(run.glob(f"mask_rcnn_{name}_*.h5"))
-            if checkpoints:
-                return str(checkpoints[-1])
-        raise FileNotFoundError(
-            f"No checkpoint of {name!r} found under {self.model_dir!r}; train first or pass a weights path"
-        )
+        return find_last_checkpoint(self.model_dir, self.config.NAME)
 
     # ---- weights -----------------------------------------------------------------------------
 
@@ -171,9 +174,9 @@ class MaskRCNN:
         """
         if self.mode != "training":
             raise ValueError("train() needs a model created with mode='training'")
-        if augmentation is None and self.config.AUGMENTATION == "default":
-            from mrcnn.augment import default_augmentation
-            augmentation = default_augmentation()
+        if augmentation is None:
+            from mrcnn.augment import preset
+            augmentation = preset(self.config.AUGMENTATION)
         self.class_names = list(train_dataset.class_names)
         self.set_trainable(training.layers_pattern(layers, self.backbone))
         with distribute.strategy_scope(self.strategy):

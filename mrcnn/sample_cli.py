@@ -6,6 +6,7 @@ a prepared `utils.Dataset`, and a default dataset folder; optionally its own fla
 Everything else (weights resolution, training, COCO evaluation, splash output) lives here once.
 """
 import argparse
+import ast
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,19 @@ def limit_dataset(dataset, count):
     return dataset
 
 
-def _config(task, args, inference=False):
+def parse_setting(text):
+    """'KEY=VALUE' from --set as (KEY, value); VALUE is a Python literal, else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isupper():
+        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE with an upper-case Config attribute")
+    try:
+        return key.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key.strip(), value
+
+
+def _config(task, args, inference=False, stored=None):
+    """The task's Config with the command-line overrides; `stored` (a weights file's config) is the base."""
     overrides = dict(task.config_overrides(args)) if task.config_overrides else {}
     if args.backbone:
         overrides["BACKBONE"] = args.backbone
@@ -49,30 +62,40 @@ def _config(task, args, inference=False):
         overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
     if getattr(args, "steps", None):
         overrides["STEPS_PER_EPOCH"] = args.steps
+    overrides.update(args.set or [])
     if inference:
         overrides.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
         if args.min_confidence is not None:
             overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
+    if stored:
+        return task.config_class.from_dict(stored, **overrides)
     return task.config_class(**overrides)
 
 
-def load_weights(model, weights):
-    """Resolve --weights: "imagenet" (backbone only), "last" (newest checkpoint) or a file path.
+def resolve_weights(task, args):
+    """The .h5 path --weights names ("last": the newest checkpoint under --logs); None for none/imagenet."""
+    from mrcnn.model import find_last_checkpoint
+
+    if args.weights in (None, "none", "imagenet"):
+        return None
+    if args.weights == "last":
+        return find_last_checkpoint(args.logs, task.config_class.NAME)
+    if not Path(args.weights).is_file():
+        raise CommandError(f"--weights {args.weights}: no such file (use 'imagenet', 'last' or a .h5 path)")
+    return args.weights
+
+
+def load_weights(model, path):
+    """Load a resolved weights path, or the backbone's ImageNet file for "imagenet"; None loads nothing.
 
     A file trained for another class count loads without the class-specific heads.
     """
     from mrcnn import weights_io
 
-    if weights in (None, "none"):
+    if path is None:
         return None
-    if weights == "imagenet":
+    if path == "imagenet":
         path = model.get_imagenet_weights()
-    elif weights == "last":
-        path = model.find_last()
-    else:
-        path = weights
-        if not Path(path).is_file():
-            raise CommandError(f"--weights {path}: no such file (use 'imagenet', 'last' or a .h5 path)")
     stored = (weights_io.read_metadata(path)["config"] or {}).get("NUM_CLASSES")
     exclude = HEADS if stored and stored != model.config.NUM_CLASSES else None
     model.load_weights(path, by_name=True, exclude=exclude)
@@ -107,7 +130,7 @@ def cmd_train(task, args):
         config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS, args.limit // config.BATCH_SIZE))
     config.display()
     model = modellib.MaskRCNN("training", config, args.logs)
-    load_weights(model, args.weights)
+    load_weights(model, "imagenet" if args.weights == "imagenet" else resolve_weights(task, args))
     started = time.perf_counter()
     for last_epoch, layers, rate in training_stages(args.epochs, args.lr or config.LEARNING_RATE, args.layers):
         if last_epoch > model.epoch:
@@ -117,11 +140,16 @@ def cmd_train(task, args):
 
 
 def _inference_model(task, args):
+    """An inference model built with the config stored in the weights file (so its architecture matches)."""
     from mrcnn import model as modellib
+    from mrcnn import weights_io
 
-    model = modellib.MaskRCNN("inference", _config(task, args, inference=True), args.logs)
-    if load_weights(model, args.weights) is None:
+    path = resolve_weights(task, args)
+    if path is None:
         raise CommandError("--weights is required for inference ('last' or a .h5 path)")
+    stored = weights_io.read_metadata(path)["config"]
+    model = modellib.MaskRCNN("inference", _config(task, args, inference=True, stored=stored), args.logs)
+    load_weights(model, path)
     return model
 
 
@@ -204,6 +232,9 @@ def build_parser(task):
     common.add_argument("--alpha", type=float, default=None, help="MobileNet width multiplier")
     common.add_argument("--image-size", type=int, default=None, help="square input size, a multiple of 64")
     common.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
+    common.add_argument("--set", type=parse_setting, action="append", metavar="KEY=VALUE",
+                        help="override a Config attribute, e.g. --set TRAIN_ROIS_PER_IMAGE=64 (repeatable; "
+                             "inference starts from the config stored in the weights file)")
     if task.extra_arguments:
         task.extra_arguments(common)
 

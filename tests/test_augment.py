@@ -6,8 +6,25 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from mrcnn.augment import (IMGAUG_MASK_SAFE, Affine, Augmenter, Contrast, Fliplr, Flipud, GaussianBlur, Multiply,
-                           OneOf, Sequential, Sometimes, as_augmenter, default_augmentation, gaussian_kernel)
+from mrcnn.augment import (
+    IMGAUG_MASK_SAFE,
+    PRESETS,
+    Affine,
+    Augmenter,
+    Contrast,
+    Fliplr,
+    Flipud,
+    GaussianBlur,
+    Multiply,
+    OneOf,
+    Sequential,
+    Sometimes,
+    as_augmenter,
+    default_augmentation,
+    gaussian_kernel,
+    preset,
+    scale_jitter_augmentation,
+)
 
 H, W = 48, 64
 
@@ -40,6 +57,8 @@ GEOMETRIC_AND_PHOTOMETRIC = {
     "one_of": OneOf([Fliplr(1.0), Flipud(1.0), Affine(rotate=(-20, 20))]),
     "sequential": Sequential([Flipud(0.5), Affine(rotate=(-10, 10)), Multiply((0.9, 1.1))], random_order=True),
     "default": default_augmentation(),
+    "scale_jitter": scale_jitter_augmentation(),
+    "shift": Affine(translate=(-0.1, 0.1)),
 }
 
 
@@ -135,6 +154,22 @@ def test_default_augmentation_contents():
     assert as_augmenter("default")(image, masks, np.random.default_rng(0))[0].shape == image.shape
 
 
+def test_affine_translate_moves_by_a_fraction_of_the_size():
+    image, masks = scene()
+    shifted = Affine(translate=(0.25, 0.25))(image, masks, np.random.default_rng(0))[1]
+    rows, cols = np.nonzero(masks[..., 0])
+    new_rows, new_cols = np.nonzero(shifted[..., 0])
+    assert new_rows.min() - rows.min() == H // 4 and new_cols.min() - cols.min() == W // 4
+
+
+def test_presets_by_name():
+    image, masks = scene()
+    assert as_augmenter("scale_jitter")(image, masks, np.random.default_rng(0))[0].shape == image.shape
+    assert preset(None) is None and set(PRESETS) == {"default", "scale_jitter"}
+    with pytest.raises(ValueError, match="Unknown augmentation preset 'strong'"):
+        as_augmenter("strong")
+
+
 def test_bad_parameters():
     with pytest.raises(ValueError, match=r"Probability p must be in \[0, 1\]"):
         Fliplr(1.5)
@@ -198,7 +233,7 @@ def test_bad_inputs_are_reported():
         augment(image, masks, np.random.RandomState(0))
 
 
-@pytest.mark.parametrize("obj", [42, "flip", lambda image, masks, rng: (image, masks), None])
+@pytest.mark.parametrize("obj", [42, lambda image, masks, rng: (image, masks), None])
 def test_unknown_objects_raise_type_error(obj):
     with pytest.raises(TypeError, match="as an augmenter"):
         as_augmenter(obj)

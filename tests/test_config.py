@@ -34,6 +34,7 @@ def test_keyword_overrides_and_unknown_names():
         ({"ROI_POSITIVE_RATIO": 1.5}, "ROI_POSITIVE_RATIO"),
         ({"OPTIMIZER": "rmsprop"}, "OPTIMIZER"),
         ({"LOSS_WEIGHTS": {"rpn_loss": 1.0}}, "LOSS_WEIGHTS"),
+        ({"AUGMENTATION": "strong"}, "AUGMENTATION must be None or one of"),
     ],
 )
 def test_invalid_values_name_the_attribute(overrides, message):

@@ -5,10 +5,16 @@
 
 A new backbone is one file with one `@register_backbone("name")` builder, imported below.
 """
-from .registry import Backbone, UnknownBackboneError, build_backbone, list_backbones, register_backbone
-from .normalize import PixelNormalization
-from .weights import find_weights_file, weights_search_dirs
 from . import mobilenet, resnet  # noqa: F401  (registers the built-in builders)
+from .normalize import PixelNormalization
+from .registry import (
+    Backbone,
+    UnknownBackboneError,
+    build_backbone,
+    list_backbones,
+    register_backbone,
+)
+from .weights import find_weights_file, weights_search_dirs
 
 __all__ = [
     "Backbone", "UnknownBackboneError", "build_backbone", "list_backbones", "register_backbone",

@@ -1,9 +1,9 @@
 """Turn a keras.applications constructor into a `Backbone` (normalise, tap C2..C5, weights, BN freezing)."""
 import keras
 
-from .registry import Backbone
 from mrcnn import weights_io
 
+from .registry import Backbone
 from .weights import resolve_weights
 
 

@@ -6,7 +6,6 @@ would download, searched for in `weights_search_dirs()`.
 import os
 from pathlib import Path
 
-
 WEIGHTS_DIR_ENV = "MRCNN_WEIGHTS_DIR"
 # The repository sits at <root>/main and shared data at <root>/shared (this file: <root>/main/mrcnn/backbones/).
 SHARED_WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "weights"
