@@ -4,8 +4,11 @@
 Every time is also given as a multiple of the machine reference (`reference_ms()` in
 ../shared/tools/reference_ms.py: ResNet101 forward on 1x512x512x3), measured in the same run.
 
-    python bench/bench.py [--configs r50,r101,mobile] [--sizes 512,1024] [--runs 7]
-                          [--out bench/results/NAME.json] [--quick] [--no-profile]
+    python bench/bench.py [--configs r50,r101,mobile,r50-bf16,r101-bf16] [--sizes 512,1024] [--runs 7]
+                          [--out bench/results/NAME.json] [--quick] [--profile mobile,r101] [--no-profile]
+
+A "-bf16" config is the same model with Config.PRECISION = "mixed_bfloat16" (bfloat16 convolutions,
+float32 geometry): on CPUs with AVX512_BF16 or AMX, oneDNN runs those convolutions about twice as fast.
 
 Conditions, as the peers were measured: random weights, NUM_CLASSES = 81, a 768x1024 RGB input
 image, DETECTION_MIN_CONFIDENCE = 0 and DETECTION_MAX_INSTANCES = 100 so every detection slot is
@@ -39,7 +42,11 @@ if str(REPO) not in sys.path:
 from mrcnn.atomic import atomic_path  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
 
-CONFIGS = ("r50", "r101", "mobile")
+# Bench config name = body[-precision]: "r101" is float32, "r101-bf16" the same model under mixed_bfloat16.
+BODIES = {"r50": "resnet50", "r101": "resnet101", "mobile": None}  # None: MobileConfig (slim widths)
+PRECISIONS = {"": "float32", "bf16": "mixed_bfloat16"}
+CONFIGS = tuple(body + (f"-{suffix}" if suffix else "") for suffix in PRECISIONS for body in BODIES)
+DEFAULT_CONFIGS = "r50,r101,mobile,r50-bf16,r101-bf16"
 BOX_DELTA_LAYERS = ("rpn_bbox_pred", "mrcnn_bbox_fc")
 # Warn when the reference changes by more than this fraction within a run. On an idle machine it drifts
 # up ~15% once the big models have run in the process; other jobs on the machine make it double.
@@ -64,6 +71,9 @@ TARGETS = (
     ("r101", "detect_512", 2.6, "R101 detect() at 512 <= 2.6x ref"),
     ("mobile", "detect_512", 0.5, "mobile detect() at 512 <= 0.5x ref"),
     ("r101", "train_all", 9.0, "R101 train step, all layers, at 512 <= 9x ref"),
+    ("r50-bf16", "detect_512", 2.6, "R50 bfloat16 detect() at 512 <= 2.6x ref"),
+    ("r101-bf16", "detect_512", 2.6, "R101 bfloat16 detect() at 512 <= 2.6x ref"),
+    ("r101-bf16", "train_all", 9.0, "R101 bfloat16 train step, all layers, at 512 <= 9x ref"),
 )
 
 
@@ -75,17 +85,17 @@ class BenchError(RuntimeError):
 
 
 def make_config(name, size, batch=1):
-    """The benchmark Config for `name` ("r50", "r101", "mobile") at `size` x `size` pixels."""
+    """The benchmark Config for `name` (see CONFIGS, e.g. "r101" or "r101-bf16") at `size` x `size` pixels."""
+    body, _, suffix = name.partition("-")
+    if body not in BODIES or suffix not in PRECISIONS:
+        raise BenchError(f"Unknown config {name!r}; choose among {', '.join(CONFIGS)}")
     common = dict(
         IMAGE_MIN_DIM=size, IMAGE_MAX_DIM=size, NUM_CLASSES=NUM_CLASSES, GPU_COUNT=1, IMAGES_PER_GPU=batch,
-        DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=100,
+        DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=100, PRECISION=PRECISIONS[suffix],
     )
-    if name == "mobile":
-        return MobileConfig(NAME="bench_mobile", **common)
-    backbones = {"r50": "resnet50", "r101": "resnet101"}
-    if name not in backbones:
-        raise BenchError(f"Unknown config {name!r}; choose among {', '.join(CONFIGS)}")
-    return Config(NAME=f"bench_{name}", BACKBONE=backbones[name], **common)
+    if BODIES[body] is None:
+        return MobileConfig(NAME=f"bench_{body}", **common)
+    return Config(NAME=f"bench_{body}", BACKBONE=BODIES[body], **common)
 
 
 def zero_box_deltas(keras_model):
@@ -457,19 +467,23 @@ def write_json(path, data):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="r50,r101,mobile", help="comma list among r50, r101, mobile")
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS,
+                        help=f"comma list among {', '.join(CONFIGS)} (default: %(default)s)")
     parser.add_argument("--sizes", default="512,1024", help="comma list of square input sizes (multiples of 64)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
     parser.add_argument("--out", default=None, help="JSON output path (default bench/results/<date>.json)")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: mobile at 128, 2 runs (< 60 s)")
-    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile of the mobile config")
+    parser.add_argument("--profile", default="mobile,r101",
+                        help="comma list of measured configs to profile stage by stage (default: %(default)s)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profiles")
     parser.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rss-detects", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.configs, args.sizes, args.runs, args.warmup, args.rss_detects = "mobile", "128", 2, 1, 2
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    args.profile = [] if args.no_profile else [c.strip() for c in args.profile.split(",") if c.strip() in args.configs]
     try:
         args.sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:
@@ -550,13 +564,14 @@ def run(args, log=print):
         configs[name] = {"reference_ms": ref, **add_ratios(measure_config(name, args, plan, image, log), ref)}
         if name == "mobile":
             configs[name]["peak_rss"] = rss
-    profile = None
-    if "mobile" in args.configs and not args.no_profile:
+    profile = {}
+    for name in args.profile:
         ref = reference()
-        log(f"mobile: profiling detect() at {plan['train_size']} ...")
+        log(f"{name}: profiling detect() at {plan['train_size']} ...")
         # Stage costs are differences of two medians: more runs keep the small ones above the noise.
-        measured = profile_detect("mobile", plan["train_size"], 3 * args.runs, args.warmup, image)
-        profile = {"reference_ms": ref, **add_ratios(measured, ref)}
+        runs = 3 * args.runs if name == "mobile" else args.runs
+        profile[name] = {"reference_ms": ref, **add_ratios(profile_detect(name, plan["train_size"], runs,
+                                                                          args.warmup, image), ref)}
     spread = (max(refs) - min(refs)) / min(refs)
     result = {
         "reference_ms": median(refs), "reference_ms_all": refs, "conditions": CONDITIONS,
@@ -593,11 +608,10 @@ def main(argv=None):
         print(f"WARNING: {warning}")
     print()
     print(result["table"])
-    if result["profile"]:
-        print()
-        print(f"Where detect() of mobile at {result['profile']['size']} spends its time "
+    for name, profile in result["profile"].items():
+        print(f"\nWhere detect() of {name} at {profile['size']} spends its time "
               "(network stages timed as cumulative prefixes):")
-        for stage in result["profile"]["stages"]:
+        for stage in profile["stages"]:
             print(f"  {stage['stage']:30} {stage['ms']:7.1f} ms  {stage['x_ref']:.3f}x ref")
     print(f"\nwrote {out} ({result['seconds']} s)")
     return 0

@@ -1,8 +1,10 @@
 """How a model runs on devices: tf.distribute strategies and mixed precision.
 
-This replaces matterport's ParallelModel. `GPU_COUNT` keeps its meaning (replicas on this
-machine; BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT is the global batch that Keras splits across
-them). The strategy is chosen, first match wins, from:
+This replaces matterport's ParallelModel. `GPU_COUNT` is the number of replicas and
+BATCH_SIZE = IMAGES_PER_GPU * GPU_COUNT the global batch of a step, which Keras splits across
+them: the devices of this machine, or under TF_CONFIG the replicas of all workers together
+(every worker loads the whole global batch and keeps its share). The strategy is chosen, first
+match wins, from:
   1. an explicit `strategy=` (a tf.distribute.Strategy or a name, see STRATEGY_NAMES);
   2. the MRCNN_STRATEGY environment variable (a name);
   3. TF_CONFIG in the environment → "multi_worker" (MultiWorkerMirroredStrategy);
@@ -74,11 +76,12 @@ def resolve_strategy(config, strategy=None):
         if name is None:
             name = "mirrored" if config.GPU_COUNT > 1 else "default"
         chosen = _named_strategy(str(name).lower(), config)
-    local = len(chosen.extended.worker_devices) if chosen is not None else 1
-    if config.BATCH_SIZE % local:
+    replicas = replica_count(chosen)
+    if config.BATCH_SIZE % replicas:
+        where = "of all workers" if is_multi_worker(chosen) else "on this machine"
         raise StrategyError(
             f"BATCH_SIZE={config.BATCH_SIZE} (IMAGES_PER_GPU * GPU_COUNT) does not split evenly over the "
-            f"{local} replicas on this machine; set GPU_COUNT to the replica count"
+            f"{replicas} replicas {where}; set GPU_COUNT to that replica count"
         )
     return chosen
 
@@ -91,6 +94,49 @@ def strategy_scope(strategy):
 def replica_count(strategy):
     """Replicas that average their gradients: 1 without a strategy."""
     return strategy.num_replicas_in_sync if strategy is not None else 1
+
+
+def is_multi_worker(strategy):
+    """True for a MultiWorkerMirroredStrategy whose replicas span more than this process."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+
+
+class MultiWorkerFitMixin:
+    """Lets `keras.Model.fit` / `evaluate` run under a multi-worker MultiWorkerMirroredStrategy.
+
+    Works around two bugs of Keras 3.15.1's TensorFlow trainer (keras/src/backend/tensorflow/
+    trainer.py) that only show with more than one worker; both overrides change nothing otherwise:
+
+    1. `_maybe_symbolic_build` averages the first input batch over all replicas with
+       `strategy.reduce("MEAN", batch, axis=None)`, only to read its shapes. Across workers that
+       reduce is a collective op (CollectiveAllReduceExtended._reduce_to does not map over
+       nests): a dict batch fails with "unsupported type <class 'dict'>". The first local
+       replica's share has the same per-replica shapes, so it is used instead.
+    2. `reduce_per_replica` averages each returned log with `strategy.reduce("MEAN", v, axis=0)`,
+       which fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions").
+       Each log gets a leading axis of 1, so that reduce yields the mean over all replicas.
+    Put it before keras.Model in the bases. Upstream: keras-team/keras#20329, #20585.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None and is_multi_worker(self.distribute_strategy):
+            data_batch, iterator = _first_local_batch(self.distribute_strategy, iterator), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if is_multi_worker(self.distribute_strategy):
+            logs = {name: tf.expand_dims(value, 0) for name, value in logs.items()}
+        return logs
+
+
+def _first_local_batch(strategy, epoch_iterator):
+    """The first batch of a Keras TF epoch iterator, as the first local replica's tensors."""
+    for _, _, iterator in epoch_iterator:
+        batch = next(iterator)
+        return tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], batch)
+    raise ValueError("The training data yields no batch")
 
 
 # Layers whose outputs are predictions: they stay float32 (the losses and box decoding read them).

@@ -182,9 +182,12 @@ class MaskRCNN:
         with distribute.strategy_scope(self.strategy):
             self.keras_model.compile(optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE))
         workers = self.config.DATA_WORKERS
+        # Every worker of a multi-worker job loads the whole global batch and keeps its share, so they
+        # must draw the same images and augmentations: a shared seed.
+        shared_seed = 0 if distribute.is_multi_worker(self.strategy) else None
         train_data = DataGenerator(train_dataset, self.config, shuffle=True, augmentation=augmentation,
                                    steps=self.config.STEPS_PER_EPOCH, no_augmentation_sources=no_augmentation_sources,
-                                   workers=workers)
+                                   workers=workers, seed=shared_seed)
         val_data = DataGenerator(val_dataset, self.config, shuffle=True, steps=self.config.VALIDATION_STEPS,
                                  workers=workers, seed=0) if val_dataset is not None else None
         os.makedirs(self.log_dir, exist_ok=True)

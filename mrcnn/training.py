@@ -4,17 +4,18 @@ import re
 
 import keras
 
-from mrcnn import weights_io
+from mrcnn import distribute, weights_io
 
 # matterport's presets; "N+" adds the backbone stages >= N (regexes the backbone provides).
 HEADS_PATTERN = r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
 STAGE_PRESETS = {"3+": 3, "4+": 4, "5+": 5}
 
 
-class TrainingModel(keras.Model):
+class TrainingModel(distribute.MultiWorkerFitMixin, keras.Model):
     """Functional model whose outputs are the five losses; `fit` minimises their weighted sum.
 
     Each loss is reported as a metric (rpn_class_loss, ..., mrcnn_mask_loss) next to `loss`.
+    The mixin makes `fit` work with several workers (see mrcnn.distribute).
     """
 
     def __init__(self, *args, loss_names=(), loss_weights=None, **kwargs):

@@ -29,6 +29,11 @@ def test_make_config_forces_the_peer_conditions(bench):
         assert config.BATCH_SIZE == 1
     assert bench.make_config("mobile", 256).TOP_DOWN_PYRAMID_SIZE == 64  # Still the slim MobileConfig.
     assert bench.make_config("r101", 1024, batch=4).BATCH_SIZE == 4
+    assert bench.make_config("r101", 512).PRECISION == "float32"
+    bf16 = bench.make_config("r101-bf16", 512)
+    assert bf16.PRECISION == "mixed_bfloat16" and bf16.BACKBONE == "resnet101"
+    with pytest.raises(bench.BenchError, match="Unknown config 'r101-fp8'"):
+        bench.make_config("r101-fp8", 512)
     with pytest.raises(bench.BenchError, match="Unknown config 'r18'"):
         bench.make_config("r18", 512)
 
@@ -38,6 +43,8 @@ def test_parse_args(bench):
     assert quick.configs == ["mobile"] and quick.sizes == [128] and quick.runs <= 2
     full = bench.parse_args(["--configs", "r50, r101", "--sizes", "512,1024", "--runs", "3"])
     assert full.configs == ["r50", "r101"] and full.sizes == [512, 1024] and full.runs == 3
+    assert full.profile == ["r101"]  # Only measured configs are profiled.
+    assert bench.parse_args([]).configs == ["r50", "r101", "mobile", "r50-bf16", "r101-bf16"]
     for bad in (["--sizes", "500"], ["--configs", "vgg"], ["--runs", "0"], ["--sizes", "x"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
@@ -121,7 +128,7 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     assert set(mobile["batch"]) == {str(b) for b in result["batch_sizes"]}
     assert isinstance(mobile["peak_rss"]["mb"], float) and mobile["peak_rss"]["mb"] > 100
     assert mobile["peak_rss"]["vm_hwm_mb"] == pytest.approx(mobile["peak_rss"]["mb"], rel=0.2)
-    stages = result["profile"]["stages"]
+    stages = result["profile"]["mobile"]["stages"]
     assert stages[0]["stage"].startswith("mold") and stages[-1]["stage"].startswith("unmold")
     assert all(isinstance(s["ms"], float) and isinstance(s["x_ref"], float) for s in stages)
     assert set(result["peers"]) == {"port R101", "port R50"} and isinstance(result["targets"], list)
