@@ -43,21 +43,35 @@ TABLE_END = "<!-- compare:results:end -->"
 WIDTH_KEYS = ("TOP_DOWN_PYRAMID_SIZE", "RPN_CONV_CHANNELS", "FPN_CLASSIF_FC_LAYERS_SIZE",
               "MASK_HEAD_CHANNELS", "MASK_HEAD_CONVS")
 WIDTHS = {"slim": {k: getattr(MobileConfig, k) for k in WIDTH_KEYS},
-          "full": {k: getattr(Config, k) for k in WIDTH_KEYS}}
+          "full": {k: getattr(Config, k) for k in WIDTH_KEYS},
+          "balloon": {}}  # BalloonConfig's own widths
 EVAL_MIN_CONFIDENCE = 0.05
-BASE_IMAGE_SIZE = 512  # BalloonConfig's size; its anchor scales are scaled with --image-size.
 
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One table row. epoch_scale < 1 gives a big backbone fewer epochs (stated in the table)."""
+    """One table row. epoch_scale < 1 gives a big backbone fewer epochs (stated in the table).
+
+    The balloon ablation's rows also set `overrides` (Config attributes), `layers` (one constant-rate
+    stage instead of the 3-stage schedule), `image_size` (instead of --image-size) or `anchor_factor`
+    (multiplies the anchor scales).
+    """
 
     backbone: str
     options: dict
     weights: str  # "imagenet" or "scratch"
-    widths: str  # "slim" (MobileConfig) or "full" (matterport)
+    widths: str  # "slim" (MobileConfig), "full" (matterport) or "balloon" (BalloonConfig's)
     epoch_scale: float = 1.0
     label: str = ""
+    overrides: dict = dataclasses.field(default_factory=dict)
+    layers: str = None
+    image_size: int = None
+    anchor_factor: float = 1.0
+
+
+def ablation_row(label, **changes):
+    """A balloon ablation row: BalloonConfig (MobileNet v1 α0.75, ImageNet) with one change."""
+    return Variant("mobilenet_v1", {"alpha": 0.75}, "imagenet", "balloon", 1.0, label, **changes)
 
 
 VARIANTS = {
@@ -70,6 +84,19 @@ VARIANTS = {
     "resnet50": Variant("resnet50", {}, "scratch", "slim", 0.5, "ResNet-50"),
     "resnet101": Variant("resnet101", {}, "scratch", "slim", 0.5, "ResNet-101"),
 }
+# samples/balloon's ablation: one change per row from BalloonConfig, the same budget for each.
+ABLATION = {
+    "base": ablation_row("BalloonConfig, 3-stage schedule"),
+    "anchors_x2": ablation_row("RPN_ANCHOR_SCALES ×2", anchor_factor=2.0),
+    "anchors_half": ablation_row("RPN_ANCHOR_SCALES ÷2", anchor_factor=0.5),
+    "rois_32": ablation_row("TRAIN_ROIS_PER_IMAGE 32", overrides={"TRAIN_ROIS_PER_IMAGE": 32}),
+    "size_384": ablation_row("IMAGE_MAX_DIM 384", image_size=384),
+    "size_768": ablation_row("IMAGE_MAX_DIM 768", image_size=768),
+    "heads_only": ablation_row('layers="heads" only', layers="heads"),
+    "all_only": ablation_row('layers="all" from the start', layers="all"),
+}
+ABLATION_ROWS = {f"ablation_{name}": row for name, row in ABLATION.items()}
+GROUPS = {"ablation": list(ABLATION_ROWS)}
 DEFAULT_VARIANTS = ("resnet101", "resnet50", "mobilenet_v1_a075_full", "mobilenet_v1_a075", "mobilenet_v1_a025",
                     "mobilenet_v2")
 QUICK_VARIANTS = ("mobilenet_v1_a025", "mobilenet_v2")
@@ -84,8 +111,8 @@ class CompareError(RuntimeError):
 
 def resolve_variant(name):
     """A Variant for a table key, or for any registered backbone name (scratch, slim widths)."""
-    if name in VARIANTS:
-        return VARIANTS[name]
+    if name in VARIANTS or name in ABLATION_ROWS:
+        return VARIANTS.get(name) or ABLATION_ROWS[name]
     from mrcnn.backbones import list_backbones
 
     if name in list_backbones():
@@ -99,20 +126,27 @@ def variant_epochs(variant, epochs):
     return max(1, round(epochs * variant.epoch_scale))
 
 
+def row_image_size(variant, args):
+    """The training/evaluation size of a row: its own (ablation) or --image-size."""
+    return variant.image_size or args.image_size
+
+
 def study_config(variant, image_size, steps, inference=False, min_confidence=None):
-    """BalloonConfig with the variant's backbone, options and widths at `image_size` px.
+    """BalloonConfig with the variant's backbone, options, widths and overrides at `image_size` px.
 
     Scratch backbones train their BatchNorm (TRAIN_BN=True): frozen BN at its initial statistics
-    normalises nothing. Anchor scales follow the image size (BalloonConfig's are for 512 px).
+    normalises nothing. Anchor scales follow the image size (BalloonConfig's scales are for its
+    IMAGE_MAX_DIM) and the variant's anchor_factor.
     """
     from balloon import BalloonConfig
 
-    scale = image_size / BASE_IMAGE_SIZE
+    scale = image_size / BalloonConfig.IMAGE_MAX_DIM * variant.anchor_factor
     overrides = dict(
         NAME=f"compare_{variant.backbone}", BACKBONE=variant.backbone, BACKBONE_OPTIONS=dict(variant.options),
         IMAGE_MIN_DIM=image_size, IMAGE_MAX_DIM=image_size, STEPS_PER_EPOCH=steps,
+        TRAIN_BN=variant.weights == "scratch", **WIDTHS[variant.widths],
         RPN_ANCHOR_SCALES=tuple(max(4, round(s * scale)) for s in BalloonConfig.RPN_ANCHOR_SCALES),
-        TRAIN_BN=variant.weights == "scratch", **WIDTHS[variant.widths])
+        **variant.overrides)
     if inference:
         overrides.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
     if min_confidence is not None:
@@ -160,13 +194,14 @@ def train_variant(variant, args, train_set, folder):
     from mrcnn.model import MaskRCNN
     from mrcnn.sample_cli import training_stages
 
-    config = study_config(variant, args.image_size, args.steps)
+    config = study_config(variant, row_image_size(variant, args), args.steps)
     model = MaskRCNN("training", config, str(folder / "logs"))
     if variant.weights == "imagenet":
         model.load_weights(model.get_imagenet_weights(), by_name=True)
     timer = step_timer()
     started = time.perf_counter()
-    for last_epoch, layers, rate in training_stages(variant_epochs(variant, args.epochs), config.LEARNING_RATE):
+    for last_epoch, layers, rate in training_stages(variant_epochs(variant, args.epochs), config.LEARNING_RATE,
+                                                     variant.layers):
         timer.stage = f"{layers}@{rate:g}"
         model.train(train_set, None, learning_rate=rate, epochs=last_epoch, layers=layers, custom_callbacks=[timer])
     seconds = time.perf_counter() - started
@@ -213,7 +248,7 @@ def evaluate_variant(variant, args, weights, val_set):
     """(COCO results at the training size, inference params count)."""
     from mrcnn.evaluate import evaluate_coco
 
-    model = inference_model(variant, args, args.image_size, weights, EVAL_MIN_CONFIDENCE)
+    model = inference_model(variant, args, row_image_size(variant, args), weights, EVAL_MIN_CONFIDENCE)
     params = int(model.keras_model.count_params())
     results = evaluate_coco(model, val_set, verbose=False)
     del model
@@ -392,7 +427,7 @@ def budget_text(args):
             f"for every row except those marked with fewer epochs; sample_cli.training_stages' 3-stage schedule "
             f"(heads 20% at lr, all at lr/5, last 15% all at lr/50; lr 0.01 SGD, 100 warm-up steps per stage); "
             f"training and evaluation at {args.image_size}² "
-            f"(anchor scales of BalloonConfig × {args.image_size}/512); "
+            f"(BalloonConfig's anchor scales × {args.image_size}/IMAGE_MAX_DIM); "
             f"evaluation on balloon val ({args.limit or 13} images) at DETECTION_MIN_CONFIDENCE {EVAL_MIN_CONFIDENCE}.")
 
 
@@ -543,13 +578,16 @@ def report(args, result):
 
 
 def _names(values):
-    return [n.strip() for value in values for n in value.split(",") if n.strip()]
+    """Row names from --backbones values (comma lists too); a group name (GROUPS) expands to its rows."""
+    names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+    return [row for name in names for row in GROUPS.get(name, [name])]
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbones", nargs="+", default=None,
-                        help=f"rows to run (default: {' '.join(DEFAULT_VARIANTS)}); also any registered backbone")
+                        help=f"rows to run (default: {' '.join(DEFAULT_VARIANTS)}); also any registered backbone, "
+                             "or 'ablation' for samples/balloon's ablation rows")
     parser.add_argument("--epochs", type=int, default=8, help="epochs per row (rows marked fewer get half)")
     parser.add_argument("--steps", type=int, default=30, help="steps of batch 2 per epoch (30: one pass over train)")
     parser.add_argument("--image-size", type=int, default=512, help="training/evaluation size, multiple of 64")

@@ -156,3 +156,22 @@ def test_quick_run_writes_json_png_and_table(balloon, tmp_path):
     assert (out / "speed_vs_ap.png").read_bytes()[:4] == b"\x89PNG"
     readme = (tmp_path / "README.md").read_text()
     assert "| mobilenet_v2 | MobileNetV2 α1.0 | scratch | slim |" in readme and "--quick run" in readme
+
+
+def test_ablation_rows_change_one_thing_each(compare, balloon):
+    args = compare.parse_args(["--dataset", str(balloon), "--backbones", "ablation"])
+    assert args.backbones == [f"ablation_{name}" for name in compare.ABLATION]
+    from balloon import BalloonConfig  # compare put samples/balloon on sys.path
+
+    rows = {name: compare.resolve_variant(f"ablation_{name}") for name in compare.ABLATION}
+    config = {name: compare.study_config(row, compare.row_image_size(row, args), 30) for name, row in rows.items()}
+    base = config["base"]
+    assert base.TOP_DOWN_PYRAMID_SIZE == BalloonConfig.TOP_DOWN_PYRAMID_SIZE  # Balloon's own widths.
+    assert base.IMAGE_MAX_DIM == args.image_size == 512
+    assert tuple(base.RPN_ANCHOR_SCALES) == tuple(
+        round(s * 512 / BalloonConfig.IMAGE_MAX_DIM) for s in BalloonConfig.RPN_ANCHOR_SCALES)
+    assert tuple(config["anchors_x2"].RPN_ANCHOR_SCALES) == tuple(2 * s for s in base.RPN_ANCHOR_SCALES)
+    assert config["rois_32"].TRAIN_ROIS_PER_IMAGE == 32 and base.TRAIN_ROIS_PER_IMAGE != 32
+    assert config["size_384"].IMAGE_MAX_DIM == 384
+    assert config["size_384"].RPN_ANCHOR_SCALES[-1] == round(base.RPN_ANCHOR_SCALES[-1] * 384 / 512)
+    assert rows["heads_only"].layers == "heads" and rows["base"].layers is None
