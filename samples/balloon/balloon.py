@@ -13,12 +13,12 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from mrcnn import sample_cli  # noqa: E402
-from mrcnn.config import MobileConfig  # noqa: E402
+from mrcnn.config import MobileFineTuneConfig  # noqa: E402
 from mrcnn.datasets import ViaDataset  # noqa: E402
 
 
-class BalloonConfig(MobileConfig):
-    """MobileNet v1 (alpha 0.75) at 512 px, one class, with wider heads than MobileConfig.
+class BalloonConfig(MobileFineTuneConfig):
+    """MobileFineTuneConfig (MobileNet v1 alpha 0.75, 512 px) for one class, with wider heads.
 
     Train at 512 px first, then fine-tune at 768 (`--image-size 768`): half the val balloons are
     under 30 px at 512, and the same weights score higher at 768 (see README.md).
@@ -26,18 +26,8 @@ class BalloonConfig(MobileConfig):
 
     NAME = "balloon"
     NUM_CLASSES = 1 + 1
-    IMAGES_PER_GPU = 2
     STEPS_PER_EPOCH = 30  # 61 training images: one pass per epoch
     VALIDATION_STEPS = 7
-    # Balloons span ~15 to ~500 px in a 512 px image: matterport's 1024-px scales halved.
-    RPN_ANCHOR_SCALES = (16, 32, 64, 128, 256)
-    # Three scales per level: about twice as many well-matched (IoU >= 0.7) anchors per balloon.
-    RPN_ANCHOR_OCTAVES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
-    # With frozen BN, MobileNet's deep layers die under full-size updates (C5 went 73% dead in
-    # three epochs at lr 0.002); a 20x smaller backbone rate keeps them alive.
-    BACKBONE_GRADIENT_SCALE = 0.05
-    LEARNING_RATE = 0.01
-    DETECTION_MIN_CONFIDENCE = 0.5
     # Twice MobileConfig's widths (4x its box-head fc weights): 61 images are too few for the slim
     # heads to learn from (backbones/README.md), and the weights file stays under 30 MB.
     TOP_DOWN_PYRAMID_SIZE = 128

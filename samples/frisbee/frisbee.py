@@ -18,28 +18,20 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from mrcnn import sample_cli  # noqa: E402
-from mrcnn.config import MobileConfig  # noqa: E402
+from mrcnn.config import MobileFineTuneConfig  # noqa: E402
 from mrcnn.datasets import CocoDataset  # noqa: E402
 from mrcnn.utils import DatasetError  # noqa: E402
 
 
-class FrisbeeConfig(MobileConfig):
-    """The slim MobileNet v1 (alpha 0.75) config at 512 px; NUM_CLASSES is set from --categories."""
+class FrisbeeConfig(MobileFineTuneConfig):
+    """MobileFineTuneConfig (slim MobileNet v1 alpha 0.75, 512 px); NUM_CLASSES is set from --categories."""
 
     NAME = "frisbee"
     NUM_CLASSES = 1 + 1
-    IMAGES_PER_GPU = 2
     STEPS_PER_EPOCH = 5  # 10 training images: one pass per epoch
     VALIDATION_STEPS = 2
-    # COCO frisbees span ~5 to ~290 px at 512 px: matterport's 1024-px anchor scales halved.
-    RPN_ANCHOR_SCALES = (16, 32, 64, 128, 256)
-    # Balloon's recipe (see samples/balloon/balloon.py): three anchor sizes per level, so the largest
-    # frisbees (~290 px) get well-matched anchors, and a 20x smaller backbone rate under frozen BN.
-    RPN_ANCHOR_OCTAVES = (1.0, 2 ** (1 / 3), 2 ** (2 / 3))
-    BACKBONE_GRADIENT_SCALE = 0.05
-    LEARNING_RATE = 0.01
-    DETECTION_MIN_CONFIDENCE = 0.5
-    AUGMENTATION = "default"
+    # COCO frisbees span ~5 to ~290 px at 512 px: the inherited anchors (16..256 px, three sizes
+    # per level) cover them.
 
 
 def parse_categories(text):
