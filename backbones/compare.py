@@ -93,7 +93,6 @@ ABLATION = {
     "size_384": ablation_row("IMAGE_MAX_DIM 384", image_size=384),
     "size_768": ablation_row("IMAGE_MAX_DIM 768", image_size=768),
     "heads_only": ablation_row('layers="heads" only', layers="heads"),
-    "all_only": ablation_row('layers="all" from the start', layers="all"),
 }
 ABLATION_ROWS = {f"ablation_{name}": row for name, row in ABLATION.items()}
 GROUPS = {"ablation": list(ABLATION_ROWS)}
@@ -189,19 +188,31 @@ def load_data(dataset_dir, limit):
     return [limit_dataset(load_balloon(dataset_dir, subset), limit) for subset in ("train", "val")]
 
 
+def row_stages(variant, args, learning_rate):
+    """[(last epoch, layers, rate)]: sample_cli's 3-stage schedule, or from --init one stage at lr/5
+    (all layers unless the row trains only its own `layers`)."""
+    from mrcnn.sample_cli import training_stages
+
+    epochs = variant_epochs(variant, args.epochs)
+    if args.init:
+        return [(epochs, variant.layers or "all", learning_rate / 5)]
+    return training_stages(epochs, learning_rate, variant.layers)
+
+
 def train_variant(variant, args, train_set, folder):
     """Train with sample_cli.training_stages → (weights path, {stage: [ms per batch]}, seconds, images seen)."""
     from mrcnn.model import MaskRCNN
-    from mrcnn.sample_cli import training_stages
 
     config = study_config(variant, row_image_size(variant, args), args.steps)
     model = MaskRCNN("training", config, str(folder / "logs"))
-    if variant.weights == "imagenet":
+    if args.init:  # One fixed starting point for every row; count epochs from 0 in a fresh log dir.
+        model.load_weights(args.init, by_name=True)
+        model.set_log_dir()
+    elif variant.weights == "imagenet":
         model.load_weights(model.get_imagenet_weights(), by_name=True)
     timer = step_timer()
     started = time.perf_counter()
-    for last_epoch, layers, rate in training_stages(variant_epochs(variant, args.epochs), config.LEARNING_RATE,
-                                                     variant.layers):
+    for last_epoch, layers, rate in row_stages(variant, args, config.LEARNING_RATE):
         timer.stage = f"{layers}@{rate:g}"
         model.train(train_set, None, learning_rate=rate, epochs=last_epoch, layers=layers, custom_callbacks=[timer])
     seconds = time.perf_counter() - started
@@ -335,6 +346,7 @@ def child_argv(args, name, result_path):
             "--epochs", str(args.epochs), "--steps", str(args.steps), "--image-size", str(args.image_size),
             "--sizes", ",".join(map(str, args.sizes)), "--runs", str(args.runs), "--warmup", str(args.warmup),
             "--dataset", str(args.dataset), "--work", str(args.work), "--seed", str(args.seed)]
+    argv += ["--init", str(args.init)] if args.init else []
     return argv + (["--limit", str(args.limit)] if args.limit else [])
 
 
@@ -349,7 +361,7 @@ def run_child(argv, log_path):
 def budget_key(args):
     """What a row's numbers depend on; --resume reuses a stored row only if this matches."""
     return {key: getattr(args, key) for key in
-            ("epochs", "steps", "image_size", "sizes", "runs", "warmup", "limit", "seed", "dataset")}
+            ("epochs", "steps", "image_size", "sizes", "runs", "warmup", "limit", "seed", "dataset", "init")}
 
 
 def stored_row(args, result_path):
@@ -423,9 +435,12 @@ def add_ratios(row, ref):
 
 def budget_text(args):
     """One paragraph stating the budget every row got."""
+    schedule = (f"every row starts from `--init {args.init}` and trains one stage at lr/5 (all layers "
+                f"unless the row says otherwise; SGD, 100 warm-up steps)" if args.init else
+                "sample_cli.training_stages' 3-stage schedule (heads 20% at lr, all at lr/5, last 15% all at lr/50; "
+                "lr 0.01 SGD, 100 warm-up steps per stage)")
     return (f"Budget: {args.steps} steps of batch 2 per epoch ({2 * args.steps} images), `--epochs {args.epochs}` "
-            f"for every row except those marked with fewer epochs; sample_cli.training_stages' 3-stage schedule "
-            f"(heads 20% at lr, all at lr/5, last 15% all at lr/50; lr 0.01 SGD, 100 warm-up steps per stage); "
+            f"for every row except those marked with fewer epochs; {schedule}; "
             f"training and evaluation at {args.image_size}² "
             f"(BalloonConfig's anchor scales × {args.image_size}/IMAGE_MAX_DIM); "
             f"evaluation on balloon val ({args.limit or 13} images) at DETECTION_MIN_CONFIDENCE {EVAL_MIN_CONFIDENCE}.")
@@ -602,6 +617,9 @@ def parse_args(argv=None):
     parser.add_argument("--readme", default=None, help="README to write the table into (default: <out>/../README.md)")
     parser.add_argument("--work", default=str(DEFAULT_WORK), help="folder for weights, logs and checkpoints")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", default=None,
+                        help="start every row from this weights file (one fixed starting point, as the balloon "
+                             "ablation does) instead of ImageNet; rows then train one stage at lr/5")
     parser.add_argument("--resume", action="store_true",
                         help="reuse a row's <work>/<row>/result.json if it was measured under the same budget")
     parser.add_argument("--quick", action="store_true",
@@ -623,6 +641,8 @@ def parse_args(argv=None):
             parser.error(f"--image-size/--sizes: {size} is not a positive multiple of 64")
     if min(args.epochs, args.steps, args.runs) < 1 or args.warmup < 0:
         parser.error("--epochs, --steps and --runs must be >= 1, --warmup >= 0")
+    if args.init and not Path(args.init).is_file():
+        parser.error(f"--init {args.init}: no such weights file")
     if not Path(args.dataset, "train", "via_region_data.json").is_file():
         parser.error(f"--dataset {args.dataset}: no train/via_region_data.json there (the balloon folder)")
     try:

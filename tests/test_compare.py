@@ -175,3 +175,17 @@ def test_ablation_rows_change_one_thing_each(compare, balloon):
     assert config["size_384"].IMAGE_MAX_DIM == 384
     assert config["size_384"].RPN_ANCHOR_SCALES[-1] == round(base.RPN_ANCHOR_SCALES[-1] * 384 / 512)
     assert rows["heads_only"].layers == "heads" and rows["base"].layers is None
+
+
+def test_rows_from_a_fixed_starting_point(compare, balloon, tmp_path):
+    start = tmp_path / "start.h5"
+    start.write_bytes(b"")
+    args = compare.parse_args(["--dataset", str(balloon), "--backbones", "ablation", "--init", str(start), "--epochs", "4"])
+    heads, base = compare.ABLATION["heads_only"], compare.ABLATION["base"]
+    assert compare.row_stages(base, args, 0.01) == [(4, "all", 0.002)]
+    assert compare.row_stages(heads, args, 0.01) == [(4, "heads", 0.002)]
+    assert "--init" in compare.child_argv(args, "ablation_base", tmp_path / "r.json")
+    args.init = None
+    assert compare.row_stages(base, args, 0.01)[0][1] == "heads" and len(compare.row_stages(base, args, 0.01)) == 3
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--dataset", str(balloon), "--init", str(tmp_path / "missing.h5")])
