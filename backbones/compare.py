@@ -86,7 +86,7 @@ VARIANTS = {
 }
 # samples/balloon's ablation: one change per row from BalloonConfig, the same budget for each.
 ABLATION = {
-    "base": ablation_row("BalloonConfig, 3-stage schedule"),
+    "base": ablation_row("BalloonConfig as is"),
     "anchors_x2": ablation_row("RPN_ANCHOR_SCALES ×2", anchor_factor=2.0),
     "anchors_half": ablation_row("RPN_ANCHOR_SCALES ÷2", anchor_factor=0.5),
     "rois_32": ablation_row("TRAIN_ROIS_PER_IMAGE 32", overrides={"TRAIN_ROIS_PER_IMAGE": 32}),
@@ -467,7 +467,7 @@ def _timing_cell(timing):
 
 def table_row(row, sizes, base_epochs):
     """One markdown row; a failed variant shows its error; fewer epochs than base_epochs are marked."""
-    init = "ImageNet" if row["weights"] == "imagenet" else "scratch"
+    init = "--init" if row.get("budget", {}).get("init") else "ImageNet" if row["weights"] == "imagenet" else "scratch"
     head = [row["name"], row["label"] or row["backbone"], init, row["widths"]]
     if "error" in row:
         error = row["error"].replace("\n", " ").replace("|", "/")[:80]
