@@ -1,5 +1,4 @@
 """bench/bench.py: options, configs, ratios, report, and a --quick run's JSON layout (not its timings)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -7,16 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_script", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/bench.py")
 
 
 def test_make_config_forces_the_peer_conditions(bench):

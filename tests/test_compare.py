@@ -1,5 +1,4 @@
 """backbones/compare.py: options, per-row configs, the table and README markers, and a --quick run's outputs."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -7,16 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 COMPARE = Path(__file__).resolve().parents[1] / "backbones" / "compare.py"
 
 
 @pytest.fixture(scope="module")
 def compare():
-    spec = importlib.util.spec_from_file_location("compare_script", COMPARE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("backbones/compare.py")
 
 
 @pytest.fixture()

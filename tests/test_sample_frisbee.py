@@ -1,5 +1,4 @@
 """samples/frisbee/frisbee.py: COCO loader flags, class count, bad --categories, and the CLI end to end."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripts import load_script
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,10 +16,7 @@ SCRIPT = REPO / "samples" / "frisbee" / "frisbee.py"
 
 @pytest.fixture(scope="module")
 def frisbee():
-    spec = importlib.util.spec_from_file_location("frisbee_sample", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("samples/frisbee/frisbee.py")
 
 
 @pytest.fixture
