@@ -32,7 +32,7 @@ for _path in (REPO, REPO / "samples" / "balloon"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from mrcnn.atomic import atomic_path  # noqa: E402
+from mrcnn import atomic  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402
 
 DEFAULT_OUT = REPO / "backbones" / "results"
@@ -334,10 +334,8 @@ def run_variant(args):
 
 
 def write_json(path, data):
-    """Write `data` to `path` atomically (mrcnn.atomic)."""
-    with atomic_path(path) as temp, open(temp, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
+    """Write `data` to `path` atomically; anything JSON cannot hold (paths) is written as its str()."""
+    atomic.write_json(path, data, default=str)
 
 
 def child_argv(args, name, result_path):
@@ -537,10 +535,9 @@ def plot(result, path):
     ax.set_title(f"Backbones on balloon: speed vs accuracy "
                  f"({result['image_size']}², {result['machine']['cpu_count']} CPU cores)")
     fig.tight_layout()
-    temp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(temp, dpi=120)
+    with atomic.atomic_path(path) as temp:
+        fig.savefig(temp, dpi=120)
     plt.close(fig)
-    os.replace(temp, path)
 
 
 def write_readme(path, table):
@@ -553,9 +550,8 @@ def write_readme(path, table):
         text = before + block + rest.split(TABLE_END, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    temp = path.with_suffix(".md.tmp")
-    temp.write_text(text)
-    os.replace(temp, path)
+    with atomic.atomic_path(path) as temp:
+        Path(temp).write_text(text)
 
 
 def machine_info():

@@ -20,7 +20,6 @@ the anchors, so the unmold step pastes real masks as the peers' did. The network
 import argparse
 import datetime
 import gc
-import json
 import os
 import platform
 import resource
@@ -39,7 +38,7 @@ TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mrcnn.atomic import atomic_path  # noqa: E402
+from mrcnn.atomic import write_json  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
 
 # Bench config name = body[-precision]: "r101" is float32, "r101-bf16" the same model under mixed_bfloat16.
@@ -453,13 +452,6 @@ def markdown_table(result):
     for check in result["targets"]:
         lines.append(f"| {check['target']} | {check['value_x_ref']:.2f}x | {'yes' if check['met'] else 'NO'} |")
     return "\n".join(lines)
-
-
-def write_json(path, data):
-    """Write `data` to `path` atomically (mrcnn.atomic)."""
-    with atomic_path(path) as temp, open(temp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
 
 
 # ---- main ----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Write files atomically: to a temp file beside the target, then rename, so no reader ever sees
 a half-written file and a failure leaves the old file (if any) in place."""
 import contextlib
+import json
 import os
 import tempfile
 
@@ -21,3 +22,10 @@ def atomic_path(path, mode=0o644):
     finally:
         if os.path.exists(temp):
             os.remove(temp)
+
+
+def write_json(path, data, default=None):
+    """Write `data` as indented JSON to `path` atomically; `default` as in json.dump (None: unknown types raise)."""
+    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=default)
+        f.write("\n")

@@ -16,7 +16,6 @@ A stat COCO reports as -1 (no ground truth of that size or class) is None.
 """
 import contextlib
 import io
-import json
 import time
 
 import numpy as np
@@ -26,7 +25,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from mrcnn import utils
-from mrcnn.atomic import atomic_path
+from mrcnn.atomic import write_json
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 IOU_TYPES = ("segm", "bbox")
@@ -244,5 +243,4 @@ def _json_default(value):
 
 def save_results(results, path):
     """Write ``results`` as JSON to ``path`` atomically (temp file in the same folder, then os.replace)."""
-    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, default=_json_default)
+    write_json(path, results, default=_json_default)
