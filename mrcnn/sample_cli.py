@@ -73,11 +73,14 @@ def _config(task, args, inference=False, stored=None):
 
 
 def resolve_weights(task, args):
-    """The .h5 path --weights names ("last": the newest checkpoint under --logs); None for none/imagenet."""
+    """What --weights names: the .h5 path ("last": the newest checkpoint under --logs), "imagenet"
+    (resolved by load_weights for the model's backbone), or None for none."""
     from mrcnn.model import find_last_checkpoint
 
-    if args.weights in (None, "none", "imagenet"):
+    if args.weights in (None, "none"):
         return None
+    if args.weights == "imagenet":
+        return "imagenet"
     if args.weights == "last":
         return find_last_checkpoint(args.logs, task.config_class.NAME)
     if not Path(args.weights).is_file():
@@ -130,7 +133,7 @@ def cmd_train(task, args):
         config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS, args.limit // config.BATCH_SIZE))
     config.display()
     model = modellib.MaskRCNN("training", config, args.logs)
-    load_weights(model, "imagenet" if args.weights == "imagenet" else resolve_weights(task, args))
+    load_weights(model, resolve_weights(task, args))
     started = time.perf_counter()
     for last_epoch, layers, rate in training_stages(args.epochs, args.lr or config.LEARNING_RATE, args.layers):
         if last_epoch > model.epoch:
@@ -145,7 +148,7 @@ def _inference_model(task, args):
     from mrcnn import weights_io
 
     path = resolve_weights(task, args)
-    if path is None:
+    if path in (None, "imagenet"):
         raise CommandError("--weights is required for inference ('last' or a .h5 path)")
     stored = weights_io.read_metadata(path)["config"]
     model = modellib.MaskRCNN("inference", _config(task, args, inference=True, stored=stored), args.logs)

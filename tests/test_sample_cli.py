@@ -50,4 +50,7 @@ def test_weights_resolution_errors(tmp_path):
         sample_cli.resolve_weights(TASK, parse(["evaluate", "--weights", str(tmp_path / "x.h5")]))
     with pytest.raises(FileNotFoundError, match="No checkpoint of 'tiny'"):
         sample_cli.resolve_weights(TASK, parse(["evaluate", "--weights", "last", "--logs", str(tmp_path)]))
-    assert sample_cli.resolve_weights(TASK, parse(["train", "--weights", "imagenet"])) is None
+    assert sample_cli.resolve_weights(TASK, parse(["train", "--weights", "imagenet"])) == "imagenet"
+    assert sample_cli.resolve_weights(TASK, parse(["train"])) is None
+    with pytest.raises(sample_cli.CommandError, match="--weights is required for inference"):
+        sample_cli._inference_model(TASK, parse(["evaluate", "--weights", "imagenet"]))
