@@ -115,6 +115,10 @@ class Config:
     # Built-in augmentation for `train()` when no `augmentation=` is passed: None or a name in
     # mrcnn.augment.PRESETS ("default": mild; "scale_jitter": for small datasets).
     AUGMENTATION = None
+    # Copy-paste (mrcnn.copy_paste): the share of training images that get instances pasted from
+    # another training image, and the range of sizes (x of their own) they are pasted at.
+    COPY_PASTE_PROB = 0.0
+    COPY_PASTE_SCALE = (0.25, 1.0)
     # Passed explicitly to compile(): Keras' "auto" would turn XLA on only where a GPU is visible.
     JIT_COMPILE = False
     # "float32" or "mixed_float16" / "mixed_bfloat16" (keras.mixed_precision policy for the heads).
@@ -165,6 +169,9 @@ class Config:
             (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
             (self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
              f"AUGMENTATION must be None or one of {sorted(augment.PRESETS)}, got {self.AUGMENTATION!r}"),
+            (0.0 <= self.COPY_PASTE_PROB <= 1.0, f"COPY_PASTE_PROB must be in [0, 1], got {self.COPY_PASTE_PROB}"),
+            (len(self.COPY_PASTE_SCALE) == 2 and 0 < self.COPY_PASTE_SCALE[0] <= self.COPY_PASTE_SCALE[1],
+             f"COPY_PASTE_SCALE must be (low, high) with 0 < low <= high, got {self.COPY_PASTE_SCALE}"),
             (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
              f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),
         ]

@@ -36,19 +36,29 @@ def _check_mask(dataset, image_id, image, masks, class_ids):
     return masks.astype(bool), class_ids.astype(np.int32)
 
 
-def load_image_gt(dataset, config, image_id, augmenter=None, rng=None):
-    """One training example: (image uint8 [H, W, 3], class_ids [N], boxes [N, 4] pixels, masks).
-
-    masks are [N, h, w] bool: mini masks over the boxes, or full-image masks. Instances whose
-    mask is empty after augmentation or resizing are dropped; an image with none still trains.
-    """
-    rng = rng if rng is not None else np.random.default_rng()
+def _load_resized(dataset, config, image_id, augmenter, rng):
+    """(image, masks [H, W, N] bool, class_ids, window) of one image in the model's input frame."""
     image = check_image(dataset.load_image(image_id), where=f"image {dataset.image_reference(image_id)!r}")
     masks, class_ids = _check_mask(dataset, image_id, image, *dataset.load_mask(image_id))
     if augmenter is not None:
         image, masks = augmenter(image, masks, rng)
-    image, _, scale, padding, crop = resize_for_model(image, config)
-    masks = utils.resize_mask(masks, scale, padding, crop)
+    image, window, scale, padding, crop = resize_for_model(image, config)
+    return image, utils.resize_mask(masks, scale, padding, crop), class_ids, window
+
+
+def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_paste=None):
+    """One training example: (image uint8 [H, W, 3], class_ids [N], boxes [N, 4] pixels, masks).
+
+    masks are [N, h, w] bool: mini masks over the boxes, or full-image masks. Instances whose
+    mask is empty after augmentation or resizing are dropped; an image with none still trains.
+    copy_paste (a mrcnn.copy_paste.CopyPaste) may paste instances of another image over it.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    image, masks, class_ids, window = _load_resized(dataset, config, image_id, augmenter, rng)
+    if copy_paste is not None and len(dataset.image_ids) > 1 and copy_paste.wants_donor(rng):
+        donor_id = rng.choice(np.setdiff1d(dataset.image_ids, [image_id]))
+        donor = _load_resized(dataset, config, donor_id, None, rng)[:3]
+        image, masks, class_ids = copy_paste(image, masks, class_ids, window, donor, rng)
     keep = masks.any(axis=(0, 1))
     masks, class_ids = masks[:, :, keep], class_ids[keep]
     if len(class_ids) > config.MAX_GT_INSTANCES:
@@ -78,11 +88,12 @@ class DataGenerator(keras.utils.PyDataset):
 
     `steps` batches make an epoch (default: one pass over the images). Augmentation is any
     object `augment.as_augmenter` accepts; images whose source is in `no_augmentation_sources`
-    are never augmented. Loading runs in `workers` threads.
+    are never augmented (nor pasted on by `copy_paste`, a mrcnn.copy_paste.CopyPaste). Loading
+    runs in `workers` threads.
     """
 
     def __init__(self, dataset, config, shuffle=True, augmentation=None, steps=None, seed=None,
-                 no_augmentation_sources=None, workers=1):
+                 no_augmentation_sources=None, workers=1, copy_paste=None):
         super().__init__(workers=workers, use_multiprocessing=False)
         if not len(dataset.image_ids):
             raise ValueError("The dataset has no images; did you call dataset.prepare() after adding images?")
@@ -91,6 +102,7 @@ class DataGenerator(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augmenter = augment_lib.as_augmenter(augmentation) if augmentation is not None else None
         self.no_augmentation_sources = set(no_augmentation_sources or ())
+        self.copy_paste = copy_paste
         self.steps = steps or math.ceil(len(dataset.image_ids) / config.BATCH_SIZE)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         self.epoch = 0
@@ -111,8 +123,9 @@ class DataGenerator(keras.utils.PyDataset):
 
     def example(self, image_id, rng):
         source = self.dataset.image_info[image_id]["source"]
-        augmenter = None if source in self.no_augmentation_sources else self.augmenter
-        example = load_image_gt(self.dataset, self.config, image_id, augmenter, rng)
+        plain = source in self.no_augmentation_sources
+        example = load_image_gt(self.dataset, self.config, image_id, None if plain else self.augmenter, rng,
+                                None if plain else self.copy_paste)
         return example[0], *pad_example(*example, self.config.MAX_GT_INSTANCES)
 
     def __getitem__(self, index):

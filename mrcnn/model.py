@@ -12,6 +12,7 @@ import numpy as np
 from mrcnn import distribute, graph, matterport, mold, training, weights_io
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
+from mrcnn.copy_paste import CopyPaste
 from mrcnn.data import DataGenerator
 
 MODES = ("training", "inference")
@@ -187,7 +188,7 @@ class MaskRCNN:
         shared_seed = 0 if distribute.is_multi_worker(self.strategy) else None
         train_data = DataGenerator(train_dataset, self.config, shuffle=True, augmentation=augmentation,
                                    steps=self.config.STEPS_PER_EPOCH, no_augmentation_sources=no_augmentation_sources,
-                                   workers=workers, seed=shared_seed)
+                                   workers=workers, seed=shared_seed, copy_paste=CopyPaste.from_config(self.config))
         val_data = DataGenerator(val_dataset, self.config, shuffle=True, steps=self.config.VALIDATION_STEPS,
                                  workers=workers, seed=0) if val_dataset is not None else None
         os.makedirs(self.log_dir, exist_ok=True)
