@@ -88,6 +88,9 @@ class Config:
     DETECTION_MAX_INSTANCES = 100
     DETECTION_MIN_CONFIDENCE = 0.7
     DETECTION_NMS_THRESHOLD = 0.3
+    # Also detect on the mirrored image and average the two passes' scores (mrcnn.flip_tta): twice
+    # the detect() time; export() and the exported models do not include it.
+    DETECTION_FLIP_TTA = False
 
     # Optimiser: "sgd" (matterport: momentum SGD) or "adamw".
     OPTIMIZER = "sgd"

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mrcnn import distribute, graph, matterport, mold, training, weights_io
+from mrcnn import distribute, flip_tta, graph, matterport, mold, training, weights_io
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
 from mrcnn.copy_paste import CopyPaste
@@ -235,14 +235,20 @@ class MaskRCNN:
             results.extend(self._detect_batch(images[start:start + size], verbose))
         return results
 
-    def _detect_batch(self, images, verbose):
-        started = time.perf_counter()
+    def _forward(self, images):
+        """One pass of the network over a batch, unmolded to detect()'s result dicts."""
         molded, windows, scales, shapes = self.mold_inputs(images)
         detections, masks = self.keras_model.predict_on_batch(molded)
-        results = [
-            mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
-            for i in range(len(images))
-        ]
+        return [mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
+                for i in range(len(images))]
+
+    def _detect_batch(self, images, verbose):
+        started = time.perf_counter()
+        results = self._forward(images)
+        if self.config.DETECTION_FLIP_TTA:
+            mirrored = self._forward([np.ascontiguousarray(image[:, ::-1]) for image in images])
+            results = [flip_tta.merge(plain, flip_tta.mirror(flipped, image.shape[1]), self.config.DETECTION_MAX_INSTANCES)
+                       for plain, flipped, image in zip(results, mirrored, images)]
         if verbose:
             elapsed = (time.perf_counter() - started) * 1000
             print(f"Processed {len(images)} image(s) in {elapsed:.0f} ms: {[len(r['class_ids']) for r in results]} detections")

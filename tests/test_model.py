@@ -209,3 +209,16 @@ def test_both_xla_settings_run(jit, tmp_path):
     trainer = modellib.MaskRCNN("training", TinyConfig(JIT_COMPILE=jit, STEPS_PER_EPOCH=1), tmp_path)
     history = trainer.train(shapes(count=2), None, learning_rate=0.001, epochs=1, layers="heads")
     assert math.isfinite(history.history["loss"][-1])
+
+
+def test_flip_tta_merges_the_plain_and_mirrored_passes(inference, monkeypatch):
+    from mrcnn import flip_tta
+    image = shapes().load_image(2)
+    plain = inference.detect([image])[0]
+    mirrored = flip_tta.mirror(inference.detect([np.ascontiguousarray(image[:, ::-1])])[0], image.shape[1])
+    expected = flip_tta.merge(plain, mirrored, inference.config.DETECTION_MAX_INSTANCES)
+    monkeypatch.setattr(inference.config, "DETECTION_FLIP_TTA", True)
+    result = inference.detect([image])[0]
+    assert len(result["scores"]) > 0
+    for key in expected:
+        np.testing.assert_array_equal(result[key], expected[key])
