@@ -20,8 +20,8 @@ from mrcnn.datasets import ViaDataset  # noqa: E402
 class BalloonConfig(MobileFineTuneConfig):
     """MobileFineTuneConfig (MobileNet v1 alpha 0.75, 512 px) for one class, with wider heads.
 
-    Train at 512 px first, then fine-tune at 768 (`--image-size 768`): half the val balloons are
-    under 30 px at 512, and the same weights score higher at 768 (see README.md).
+    Train at 512 px first, then fine-tune at 768 and 1024 (`--image-size`): half the val balloons
+    are under 30 px at 512, and each larger size scored higher on val (see README.md).
     """
 
     NAME = "balloon"
@@ -37,6 +37,9 @@ class BalloonConfig(MobileFineTuneConfig):
     MASK_HEAD_CONVS = 4
     # Zoom x0.6..1.5 and shifts: without them the RPN memorises the 61 images (val losses rise).
     AUGMENTATION = "scale_jitter"
+    # Paste balloons from other images (x0.25-1) into half the training images: in the 1024-px stage,
+    # val mask AP50 0.710 -> 0.782 for the same 28 epochs, and 0.851 after 28 more (README.md).
+    COPY_PASTE_PROB = 0.5
 
 
 def load_balloon(dataset_dir, subset, args=None):
