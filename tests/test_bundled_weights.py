@@ -20,6 +20,6 @@ def test_default_app_serves_the_bundled_balloon_model():
     reply = client.post("/predict", data={"image": (io.BytesIO(image), "b.jpg")}, content_type="multipart/form-data")
     body = reply.get_json()
     assert reply.status_code == 200
-    assert len(body["instances"]) >= 3  # 7 balloons in this val image; the model finds 4 at its 0.5 threshold
+    assert len(body["instances"]) >= 5  # 7 balloons in this val image; the model keeps 7 detections (6 right) at 0.5
     assert {i["class_name"] for i in body["instances"]} == {"balloon"}
     assert 5 < body["masked_percent"] < 30
