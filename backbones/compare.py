@@ -93,6 +93,7 @@ ABLATION = {
     "size_384": ablation_row("IMAGE_MAX_DIM 384", image_size=384),
     "size_768": ablation_row("IMAGE_MAX_DIM 768", image_size=768),
     "heads_only": ablation_row('layers="heads" only', layers="heads"),
+    "copy_paste": ablation_row("COPY_PASTE_PROB 0.5", overrides={"COPY_PASTE_PROB": 0.5}),
 }
 ABLATION_ROWS = {f"ablation_{name}": row for name, row in ABLATION.items()}
 GROUPS = {"ablation": list(ABLATION_ROWS)}
@@ -135,7 +136,8 @@ def study_config(variant, image_size, steps, inference=False, min_confidence=Non
 
     Scratch backbones train their BatchNorm (TRAIN_BN=True): frozen BN at its initial statistics
     normalises nothing. Anchor scales follow the image size (BalloonConfig's scales are for its
-    IMAGE_MAX_DIM) and the variant's anchor_factor.
+    IMAGE_MAX_DIM) and the variant's anchor_factor. Copy-paste is off unless a row turns it on: the
+    study's tables were measured before BalloonConfig had it.
     """
     from balloon import BalloonConfig
 
@@ -143,9 +145,9 @@ def study_config(variant, image_size, steps, inference=False, min_confidence=Non
     overrides = dict(
         NAME=f"compare_{variant.backbone}", BACKBONE=variant.backbone, BACKBONE_OPTIONS=dict(variant.options),
         IMAGE_MIN_DIM=image_size, IMAGE_MAX_DIM=image_size, STEPS_PER_EPOCH=steps,
-        TRAIN_BN=variant.weights == "scratch", **WIDTHS[variant.widths],
-        RPN_ANCHOR_SCALES=tuple(max(4, round(s * scale)) for s in BalloonConfig.RPN_ANCHOR_SCALES),
-        **variant.overrides)
+        TRAIN_BN=variant.weights == "scratch", COPY_PASTE_PROB=0.0, **WIDTHS[variant.widths],
+        RPN_ANCHOR_SCALES=tuple(max(4, round(s * scale)) for s in BalloonConfig.RPN_ANCHOR_SCALES))
+    overrides.update(variant.overrides)
     if inference:
         overrides.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
     if min_confidence is not None:

@@ -89,7 +89,8 @@ class Config:
     DETECTION_MIN_CONFIDENCE = 0.7
     DETECTION_NMS_THRESHOLD = 0.3
     # Also detect on the mirrored image and average the two passes' scores (mrcnn.flip_tta): twice
-    # the detect() time; export() and the exported models do not include it.
+    # the detect() time; export() and the exported models do not include it. A detection only one
+    # pass makes keeps half its score, which may fall below DETECTION_MIN_CONFIDENCE.
     DETECTION_FLIP_TTA = False
 
     # Optimiser: "sgd" (matterport: momentum SGD) or "adamw".
@@ -172,9 +173,11 @@ class Config:
             (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
             (self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
              f"AUGMENTATION must be None or one of {sorted(augment.PRESETS)}, got {self.AUGMENTATION!r}"),
-            (0.0 <= self.COPY_PASTE_PROB <= 1.0, f"COPY_PASTE_PROB must be in [0, 1], got {self.COPY_PASTE_PROB}"),
-            (len(self.COPY_PASTE_SCALE) == 2 and 0 < self.COPY_PASTE_SCALE[0] <= self.COPY_PASTE_SCALE[1],
-             f"COPY_PASTE_SCALE must be (low, high) with 0 < low <= high, got {self.COPY_PASTE_SCALE}"),
+            (isinstance(self.COPY_PASTE_PROB, (int, float)) and 0.0 <= self.COPY_PASTE_PROB <= 1.0,
+             f"COPY_PASTE_PROB must be a number in [0, 1], got {self.COPY_PASTE_PROB!r}"),
+            (isinstance(self.COPY_PASTE_SCALE, (tuple, list)) and len(self.COPY_PASTE_SCALE) == 2
+             and 0 < self.COPY_PASTE_SCALE[0] <= self.COPY_PASTE_SCALE[1],
+             f"COPY_PASTE_SCALE must be (low, high) with 0 < low <= high, got {self.COPY_PASTE_SCALE!r}"),
             (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
              f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),
         ]

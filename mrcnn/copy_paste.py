@@ -11,9 +11,10 @@ from mrcnn import utils
 
 
 class CopyPaste:
-    """With `probability`, paste a random subset of a donor's instances, scaled by `scale` (lo, hi).
+    """Paste a random subset of a donor's instances, scaled by a factor in `scale` (lo, hi).
 
-    Config.COPY_PASTE_PROB and COPY_PASTE_SCALE set it up for `train()` (see `from_config`).
+    Calling it always pastes; the data loader asks `wants_donor(rng)` first, which is true with
+    `probability`. Config.COPY_PASTE_PROB and COPY_PASTE_SCALE set it up for `train()` (`from_config`).
     """
 
     def __init__(self, probability=0.5, scale=(0.25, 1.0)):
@@ -60,7 +61,8 @@ class CopyPaste:
 
     @staticmethod
     def _cut(image, masks, class_ids, rng):
-        """A random non-empty subset of the donor's (non-crowd) instances, cropped to their union's box."""
+        """A random non-empty subset of the donor's (non-crowd) instances, cropped to their union's box
+        and mirrored left-right with probability 0.5."""
         usable = np.flatnonzero((class_ids > 0) & masks.any(axis=(0, 1)))
         if not len(usable):
             return None, None, None

@@ -42,7 +42,7 @@ def _load_resized(dataset, config, image_id, augmenter, rng):
     masks, class_ids = _check_mask(dataset, image_id, image, *dataset.load_mask(image_id))
     if augmenter is not None:
         image, masks = augmenter(image, masks, rng)
-    image, window, scale, padding, crop = resize_for_model(image, config)
+    image, window, scale, padding, crop = resize_for_model(image, config, rng=rng)
     return image, utils.resize_mask(masks, scale, padding, crop), class_ids, window
 
 

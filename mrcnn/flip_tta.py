@@ -3,6 +3,8 @@
 Each detection of the plain pass is paired with the unused mirrored-pass detection of the same class
 whose mask overlaps it most (IoU >= MATCH_IOU). A pair keeps the plain pass's box and mask and the mean
 of its two scores; a detection only one pass made keeps half its score (the other pass gave it 0).
+An unpaired mirrored detection whose box overlaps a plain one of its class by more than the NMS
+threshold is dropped, as that pass's own NMS would have: it is the same object, masked differently.
 Objects seen both ways therefore rank above one-view detections, which on balloon are mostly false
 positives (samples/balloon/README.md). It costs a second forward pass.
 """
@@ -20,13 +22,21 @@ def mirror(result, width):
                 masks=result["masks"][:, ::-1])
 
 
-def mask_overlaps(plain, mirrored):
-    """Mask IoU [N1, N2] of two results' detections of the same class, computed only where boxes meet."""
+def box_overlaps(plain, mirrored):
+    """Box IoU [N1, N2] of two results' detections, 0 between different classes."""
     overlaps = utils.compute_overlaps(plain["rois"], mirrored["rois"])
     overlaps[plain["class_ids"][:, None] != mirrored["class_ids"][None, :]] = 0
+    return overlaps
+
+
+def mask_overlaps(plain, mirrored):
+    """Mask IoU [N1, N2] of two results' detections of the same class, computed only where boxes meet."""
+    overlaps = box_overlaps(plain, mirrored)
+    height, width = plain["masks"].shape[:2]
     for i, j in zip(*np.nonzero(overlaps)):
-        y1, x1 = np.minimum(plain["rois"][i, :2], mirrored["rois"][j, :2])
-        y2, x2 = np.maximum(plain["rois"][i, 2:], mirrored["rois"][j, 2:])
+        # Masks may reach one pixel past their rounded rois (mold.paste_masks).
+        y1, x1 = np.maximum(np.minimum(plain["rois"][i, :2], mirrored["rois"][j, :2]) - 1, 0)
+        y2, x2 = np.minimum(np.maximum(plain["rois"][i, 2:], mirrored["rois"][j, 2:]) + 1, (height, width))
         overlaps[i, j] = utils.compute_overlaps_masks(plain["masks"][y1:y2, x1:x2, i:i + 1],
                                                       mirrored["masks"][y1:y2, x1:x2, j:j + 1])[0, 0]
     return overlaps
@@ -45,13 +55,19 @@ def _pairs(plain, mirrored):
     return pairs
 
 
-def merge(plain, mirrored, max_instances):
+def _unpaired(plain, mirrored, pairs, nms_threshold):
+    """Indices of mirrored detections neither paired nor overlapping a plain one beyond nms_threshold."""
+    clash = (box_overlaps(plain, mirrored) > nms_threshold).any(axis=0)
+    return np.array([j for j in range(len(mirrored["scores"])) if j not in pairs.values() and not clash[j]], int)
+
+
+def merge(plain, mirrored, max_instances, nms_threshold):
     """One result from the plain and (already mirrored back) flipped passes, best score first."""
     pairs = _pairs(plain, mirrored)
     scores = plain["scores"] / 2
     for i, j in pairs.items():
         scores[i] = (plain["scores"][i] + mirrored["scores"][j]) / 2
-    extra = np.setdiff1d(np.arange(len(mirrored["scores"])), list(pairs.values()))
+    extra = _unpaired(plain, mirrored, pairs, nms_threshold)
     merged = {
         "rois": np.concatenate([plain["rois"], mirrored["rois"][extra]]).astype(np.int32),
         "class_ids": np.concatenate([plain["class_ids"], mirrored["class_ids"][extra]]).astype(np.int32),

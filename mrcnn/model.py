@@ -247,7 +247,9 @@ class MaskRCNN:
         results = self._forward(images)
         if self.config.DETECTION_FLIP_TTA:
             mirrored = self._forward([np.ascontiguousarray(image[:, ::-1]) for image in images])
-            results = [flip_tta.merge(plain, flip_tta.mirror(flipped, image.shape[1]), self.config.DETECTION_MAX_INSTANCES)
+            c = self.config
+            results = [flip_tta.merge(plain, flip_tta.mirror(flipped, image.shape[1]), c.DETECTION_MAX_INSTANCES,
+                                      c.DETECTION_NMS_THRESHOLD)
                        for plain, flipped, image in zip(results, mirrored, images)]
         if verbose:
             elapsed = (time.perf_counter() - started) * 1000

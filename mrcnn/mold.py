@@ -37,14 +37,18 @@ def check_image(image, where="image"):
     return np.round(image).astype(np.uint8)
 
 
-def resize_for_model(image, config, mode=None):
-    """utils.resize_image with the config's settings: (image, window, scale, padding, crop)."""
+def resize_for_model(image, config, mode=None, rng=None):
+    """utils.resize_image with the config's settings: (image, window, scale, padding, crop).
+
+    rng (np.random.Generator) draws the "crop" mode's crop; training passes its seeded one.
+    """
     return utils.resize_image(
         image,
         min_dim=config.IMAGE_MIN_DIM,
         max_dim=config.IMAGE_MAX_DIM,
         min_scale=config.IMAGE_MIN_SCALE,
         mode=mode or config.IMAGE_RESIZE_MODE,
+        rng=rng,
     )
 
 

@@ -172,6 +172,7 @@ def test_ablation_rows_change_one_thing_each(compare, balloon):
     assert config["size_384"].IMAGE_MAX_DIM == 384
     assert config["size_384"].RPN_ANCHOR_SCALES[-1] == round(base.RPN_ANCHOR_SCALES[-1] * 384 / 512)
     assert rows["heads_only"].layers == "heads" and rows["base"].layers is None
+    assert base.COPY_PASTE_PROB == 0 and config["copy_paste"].COPY_PASTE_PROB == 0.5  # off unless the row says
 
 
 def test_rows_from_a_fixed_starting_point(compare, balloon, tmp_path):

@@ -36,6 +36,22 @@ def test_paste_copies_donor_pixels_and_occludes_the_target():
     np.testing.assert_array_equal(masks[:, :, 0], ~pasted)
 
 
+def test_pasted_pixels_line_up_with_their_mask_plain_or_mirrored():
+    donor_image = np.zeros((64, 64, 3), np.uint8)
+    donor_image[8:24, 8:40, 0] = np.arange(32, dtype=np.uint8) * 7 + 1  # a left-to-right ramp
+    donor = (donor_image, _square(64, 8, 8, 24, 40)[:, :, None], np.array([1]))
+    source = donor_image[8:24, 8:40]
+    flips = set()
+    for seed in range(8):
+        image, masks, _ = CopyPaste(1.0, scale=(1.0, 1.0))(*_target(), (0, 0, 64, 64), donor, np.random.default_rng(seed))
+        ys, xs = np.nonzero(masks[:, :, 1])
+        patch = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        mirrored = np.array_equal(patch, source[:, ::-1])
+        assert mirrored or np.array_equal(patch, source)
+        flips.add(mirrored)
+    assert flips == {True, False}
+
+
 def test_paste_is_scaled_and_stays_inside_the_window():
     window = (16, 16, 48, 48)
     for seed in range(10):

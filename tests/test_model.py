@@ -213,12 +213,17 @@ def test_both_xla_settings_run(jit, tmp_path):
 
 def test_flip_tta_merges_the_plain_and_mirrored_passes(inference, monkeypatch):
     from mrcnn import flip_tta
-    image = shapes().load_image(2)
-    plain = inference.detect([image])[0]
-    mirrored = flip_tta.mirror(inference.detect([np.ascontiguousarray(image[:, ::-1])])[0], image.shape[1])
-    expected = flip_tta.merge(plain, mirrored, inference.config.DETECTION_MAX_INSTANCES)
-    monkeypatch.setattr(inference.config, "DETECTION_FLIP_TTA", True)
-    result = inference.detect([image])[0]
-    assert len(result["scores"]) > 0
-    for key in expected:
-        np.testing.assert_array_equal(result[key], expected[key])
+    images = [shapes().load_image(2), shapes().load_image(3)[:, :100]]  # two images, two widths
+    config = inference.config
+    expected = []
+    for image in images:
+        plain = inference.detect([image])[0]
+        mirrored = flip_tta.mirror(inference.detect([np.ascontiguousarray(image[:, ::-1])])[0], image.shape[1])
+        expected.append(flip_tta.merge(plain, mirrored, config.DETECTION_MAX_INSTANCES, config.DETECTION_NMS_THRESHOLD))
+    monkeypatch.setattr(config, "DETECTION_FLIP_TTA", True)
+    monkeypatch.setattr(config, "BATCH_SIZE", 2)  # both images in one batch: results must stay in order
+    results = inference.detect(images)
+    for result, want in zip(results, expected):
+        assert len(result["scores"]) > 0
+        for key in want:
+            np.testing.assert_array_equal(result[key], want[key])
