@@ -641,6 +641,8 @@ def parse_args(argv=None):
         parser.error("--epochs, --steps and --runs must be >= 1, --warmup >= 0")
     if args.init and not Path(args.init).is_file():
         parser.error(f"--init {args.init}: no such weights file")
+    if args.init:  # absolute, so --resume matches rows however the path was written
+        args.init = str(Path(args.init).resolve())
     if not Path(args.dataset, "train", "via_region_data.json").is_file():
         parser.error(f"--dataset {args.dataset}: no train/via_region_data.json there (the balloon folder)")
     try:
