@@ -639,10 +639,10 @@ def parse_args(argv=None):
             parser.error(f"--image-size/--sizes: {size} is not a positive multiple of 64")
     if min(args.epochs, args.steps, args.runs) < 1 or args.warmup < 0:
         parser.error("--epochs, --steps and --runs must be >= 1, --warmup >= 0")
-    if args.init and not Path(args.init).is_file():
-        parser.error(f"--init {args.init}: no such weights file")
-    if args.init:  # absolute, so --resume matches rows however the path was written
-        args.init = str(Path(args.init).resolve())
+    if args.init:
+        if not Path(args.init).is_file():
+            parser.error(f"--init {args.init}: no such weights file")
+        args.init = str(Path(args.init).resolve())  # absolute, so --resume matches however it was written
     if not Path(args.dataset, "train", "via_region_data.json").is_file():
         parser.error(f"--dataset {args.dataset}: no train/via_region_data.json there (the balloon folder)")
     try:

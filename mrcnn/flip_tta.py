@@ -57,8 +57,9 @@ def _pairs(plain, mirrored):
 
 def _unpaired(plain, mirrored, pairs, nms_threshold):
     """Indices of mirrored detections neither paired nor overlapping a plain one beyond nms_threshold."""
-    clash = (box_overlaps(plain, mirrored) > nms_threshold).any(axis=0)
-    return np.array([j for j in range(len(mirrored["scores"])) if j not in pairs.values() and not clash[j]], int)
+    keep = ~(box_overlaps(plain, mirrored) > nms_threshold).any(axis=0)
+    keep[list(pairs.values())] = False
+    return np.flatnonzero(keep)
 
 
 def merge(plain, mirrored, max_instances, nms_threshold):
