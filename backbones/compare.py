@@ -32,8 +32,8 @@ for _path in (REPO, REPO / "samples" / "balloon"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from mrcnn import atomic  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402
+from mrcnn.engine import atomic  # noqa: E402
 
 DEFAULT_OUT = REPO / "backbones" / "results"
 DEFAULT_WORK = REPO.parent / "runs" / "compare"
@@ -185,7 +185,7 @@ def load_data(dataset_dir, limit):
     """(train, val) balloon datasets, each cut to its first `limit` images if limit."""
     from balloon import load_balloon
 
-    from mrcnn.sample_cli import limit_dataset
+    from mrcnn.cli.sample import limit_dataset
 
     return [limit_dataset(load_balloon(dataset_dir, subset), limit) for subset in ("train", "val")]
 
@@ -193,7 +193,7 @@ def load_data(dataset_dir, limit):
 def row_stages(variant, args, learning_rate):
     """[(last epoch, layers, rate)]: sample_cli's 3-stage schedule, or from --init one stage at lr/5
     (all layers unless the row trains only its own `layers`)."""
-    from mrcnn.sample_cli import training_stages
+    from mrcnn.cli.sample import training_stages
 
     epochs = variant_epochs(variant, args.epochs)
     if args.init:
@@ -259,7 +259,7 @@ def free_memory():
 
 def evaluate_variant(variant, args, weights, val_set):
     """(COCO results at the training size, inference params count)."""
-    from mrcnn.evaluate import evaluate_coco
+    from mrcnn.evaluation.coco import evaluate_coco
 
     model = inference_model(variant, args, row_image_size(variant, args), weights, EVAL_MIN_CONFIDENCE)
     params = int(model.keras_model.count_params())

@@ -38,8 +38,8 @@ TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mrcnn.atomic import write_json  # noqa: E402
 from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
+from mrcnn.engine.atomic import write_json  # noqa: E402
 
 # Bench config name = body[-precision]: "r101" is float32, "r101-bf16" the same model under mixed_bfloat16.
 BODIES = {"r50": "resnet50", "r101": "resnet101", "mobile": None}  # None: MobileConfig (slim widths)
@@ -99,7 +99,7 @@ def make_config(name, size, batch=1):
 
 def zero_box_deltas(keras_model):
     """Zero the weights of the box-regression layers, so proposals are anchors and detections are proposals."""
-    from mrcnn.weights_io import weight_layers
+    from mrcnn.weights.h5 import weight_layers
 
     layers = weight_layers(keras_model)
     for name in BOX_DELTA_LAYERS:
@@ -157,7 +157,7 @@ def detect_once(model, images):
 
     Returns ({"mold": ms, "network": ms, "unmold": ms}, filled network slots per image, detections per image).
     """
-    from mrcnn import mold
+    from mrcnn.inference import mold
 
     t0 = time.perf_counter()
     molded, windows, scales, shapes = model.mold_inputs(images)
@@ -202,7 +202,7 @@ def time_unmold_full(model, image, runs, count=100, seed=0):
     """
     import numpy as np
 
-    from mrcnn import mold
+    from mrcnn.inference import mold
 
     molded, windows, scales, shapes = model.mold_inputs([image])
     side, (y1, x1, y2, x2) = molded.shape[1], windows[0]
@@ -248,8 +248,8 @@ def bench_inference(name, size, runs, warmup, batch_sizes, image):
 
 
 def train_batch(config):
-    """One training batch from mrcnn.data.DataGenerator over a tiny synthetic ShapesDataset."""
-    from mrcnn.data import DataGenerator
+    """One training batch from mrcnn.data.generator.DataGenerator over a tiny synthetic ShapesDataset."""
+    from mrcnn.data.generator import DataGenerator
     from mrcnn.datasets import ShapesDataset
 
     size = int(config.IMAGE_SHAPE[0])
@@ -262,7 +262,7 @@ def train_batch(config):
 
 def bench_training(name, size, runs, warmup):
     """Median ms of one train_on_batch step (batch 1) per layer preset in TRAIN_LAYERS."""
-    from mrcnn import training
+    from mrcnn.engine import training
     from mrcnn.model import MaskRCNN
 
     config = make_config(name, size)

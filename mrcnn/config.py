@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from mrcnn import augment
+from mrcnn.data import augment
 
 
 class ConfigError(ValueError):
@@ -88,7 +88,7 @@ class Config:
     DETECTION_MAX_INSTANCES = 100
     DETECTION_MIN_CONFIDENCE = 0.7
     DETECTION_NMS_THRESHOLD = 0.3
-    # Also detect on the mirrored image and average the two passes' scores (mrcnn.flip_tta): twice
+    # Also detect on the mirrored image and average the two passes' scores (mrcnn.inference.flip_tta): twice
     # the detect() time; export() and the exported models do not include it. A detection only one
     # pass makes keeps half its score, which may fall below DETECTION_MIN_CONFIDENCE.
     DETECTION_FLIP_TTA = False
@@ -117,9 +117,9 @@ class Config:
     BACKBONE_GRADIENT_SCALE = 1.0
 
     # Built-in augmentation for `train()` when no `augmentation=` is passed: None or a name in
-    # mrcnn.augment.PRESETS ("default": mild; "scale_jitter": for small datasets).
+    # mrcnn.data.augment.PRESETS ("default": mild; "scale_jitter": for small datasets).
     AUGMENTATION = None
-    # Copy-paste (mrcnn.copy_paste): the share of training images that get instances pasted from
+    # Copy-paste (mrcnn.data.copy_paste): the share of training images that get instances pasted from
     # another training image, and the range of sizes (x of their own) they are pasted at.
     COPY_PASTE_PROB = 0.0
     COPY_PASTE_SCALE = (0.25, 1.0)

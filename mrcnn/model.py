@@ -9,11 +9,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mrcnn import distribute, flip_tta, graph, matterport, mold, training, weights_io
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
-from mrcnn.copy_paste import CopyPaste
-from mrcnn.data import DataGenerator
+from mrcnn.data.copy_paste import CopyPaste
+from mrcnn.data.generator import DataGenerator
+from mrcnn.engine import distribute, training
+from mrcnn.inference import flip_tta, mold
+from mrcnn.modeling import graph
+from mrcnn.weights import h5 as weights_io
+from mrcnn.weights import matterport
 
 MODES = ("training", "inference")
 # matterport's checkpoint path: <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.h5
@@ -50,7 +54,7 @@ class MaskRCNN:
         self.weights_path = None
         self.set_log_dir()
         builder = graph.build_training_graph if mode == "training" else graph.build_inference_graph
-        # strategy: see mrcnn.distribute (GPU_COUNT > 1, MRCNN_STRATEGY or TF_CONFIG); training only.
+        # strategy: see mrcnn.engine.distribute (GPU_COUNT > 1, MRCNN_STRATEGY or TF_CONFIG); training only.
         self.strategy = distribute.resolve_strategy(config, strategy) if mode == "training" else None
         with distribute.strategy_scope(self.strategy):
             self.keras_model, self.backbone = builder(config)
@@ -169,14 +173,14 @@ class MaskRCNN:
         """Train until epoch `epochs` (continuing from self.epoch), matterport-style.
 
         layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names. augmentation: built-in
-        augmenters (mrcnn.augment), an albumentations transform or an imgaug augmenter; None uses
+        augmenters (mrcnn.data.augment), an albumentations transform or an imgaug augmenter; None uses
         the config's AUGMENTATION. A checkpoint is written after every epoch into self.log_dir,
         and TensorBoard logs next to it.
         """
         if self.mode != "training":
             raise ValueError("train() needs a model created with mode='training'")
         if augmentation is None:
-            from mrcnn.augment import preset
+            from mrcnn.data.augment import preset
             augmentation = preset(self.config.AUGMENTATION)
         self.class_names = list(train_dataset.class_names)
         self.set_trainable(training.layers_pattern(layers, self.backbone))

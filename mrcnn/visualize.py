@@ -12,8 +12,8 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mrcnn.atomic import atomic_path
-from mrcnn.utils import extract_bboxes
+from mrcnn.data.masks import extract_bboxes
+from mrcnn.engine.atomic import atomic_path
 
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -356,7 +356,7 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
 
 def plot_history(history, path=None, metrics=("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
                                                "mrcnn_bbox_loss", "mrcnn_mask_loss")):
-    """Training curves (train and validation per epoch) from `mrcnn.history.read_history`.
+    """Training curves (train and validation per epoch) from `mrcnn.engine.history.read_history`.
 
     One panel per metric; saved to `path` (PNG) if given. Returns the figure.
     """

@@ -1,9 +1,9 @@
-"""Tests for mrcnn.anchors against hand-computed and loop-built float64 anchors."""
+"""Tests for mrcnn.modeling.anchors against hand-computed and loop-built float64 anchors."""
 import keras
 import numpy as np
 import pytest
 
-from mrcnn.anchors import PyramidAnchors, level_anchors
+from mrcnn.modeling.anchors import PyramidAnchors, level_anchors
 
 RATIOS = [0.25, 1.0, 4.0]  # sqrt gives 0.5, 1, 2: round anchor sizes
 

@@ -6,7 +6,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from mrcnn.augment import (
+from mrcnn.data.augment import (
     IMGAUG_MASK_SAFE,
     PRESETS,
     Affine,

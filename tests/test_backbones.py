@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from mrcnn import backbones, weights_io
+from mrcnn import backbones
+from mrcnn.weights import h5 as weights_io
 from mrcnn.backbones import (Backbone, PixelNormalization, UnknownBackboneError, build_backbone, list_backbones,
                              register_backbone)
 from mrcnn.backbones import registry

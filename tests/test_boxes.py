@@ -1,9 +1,9 @@
-"""Tests for mrcnn.boxes: encode/decode, clipping of wild deltas, IoU against a loop reference."""
+"""Tests for mrcnn.modeling.boxes: encode/decode, clipping of wild deltas, IoU against a loop reference."""
 import keras
 import numpy as np
 from references import iou_reference
 
-from mrcnn import boxes
+from mrcnn.modeling import boxes
 
 STD = np.array([0.1, 0.1, 0.2, 0.2], np.float32)
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mrcnn.copy_paste import CopyPaste
-from mrcnn.data import DataGenerator, load_image_gt
+from mrcnn.data.copy_paste import CopyPaste
+from mrcnn.data.generator import DataGenerator, load_image_gt
 from tiny import TinyConfig, shapes
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mrcnn import augment
-from mrcnn.data import AnnotationError, DataGenerator, load_image_gt
+from mrcnn.data import augment
+from mrcnn.data.generator import AnnotationError, DataGenerator, load_image_gt
 from tiny import TinyConfig, shapes
 
 

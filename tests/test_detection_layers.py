@@ -4,8 +4,8 @@ import math
 import keras
 import numpy as np
 
-from mrcnn.detection import DetectionLayer, KeptDetections, SelectClassMask
-from mrcnn.proposals import ProposalLayer
+from mrcnn.modeling.detection import DetectionLayer, KeptDetections, SelectClassMask
+from mrcnn.modeling.proposals import ProposalLayer
 
 STD = np.array([0.1, 0.1, 0.2, 0.2])
 

@@ -15,19 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from mrcnn import distribute
+from mrcnn.engine import distribute
 from tiny import TinyConfig
 
 TESTS = Path(__file__).resolve().parent
 
 SCRIPT = textwrap.dedent("""
     import json, sys
-    from mrcnn import distribute
+    from mrcnn.engine import distribute
     distribute.configure_logical_cpus(2)  # before TensorFlow initialises
     import keras
     import numpy as np
-    from mrcnn import model as modellib, weights_io
-    from mrcnn.data import DataGenerator
+    from mrcnn import model as modellib
+    from mrcnn.weights import h5 as weights_io
+    from mrcnn.data.generator import DataGenerator
     from tiny import TinyConfig, shapes
 
     anchors = 3 * sum((128 // stride) ** 2 for stride in (4, 8, 16, 32, 64))

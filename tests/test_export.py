@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mrcnn import cli, export, mold, utils, weights_io
+from mrcnn import export, utils
+from mrcnn.cli import commands as cli
+from mrcnn.inference import mold
+from mrcnn.weights import h5 as weights_io
 from mrcnn import model as modellib
 from tiny import TinyInferenceConfig, shapes
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mrcnn import flip_tta
+from mrcnn.inference import flip_tta
 
 
 def _result(boxes, scores, class_ids=None, shape=(20, 30)):

@@ -1,11 +1,11 @@
-"""Tests for mrcnn.losses: each loss against hand-computed values on tiny inputs, and empty ground truth."""
+"""Tests for mrcnn.modeling.losses: each loss against hand-computed values on tiny inputs, and empty ground truth."""
 import math
 
 import keras
 import numpy as np
 import pytest
 
-from mrcnn import losses
+from mrcnn.modeling import losses
 
 LOG2 = math.log(2.0)
 

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from mrcnn import matterport, weights_io
+from mrcnn.weights import matterport
+from mrcnn.weights import h5 as weights_io
 from mrcnn import model as modellib
 from tiny import TinyInferenceConfig
 
@@ -20,7 +21,7 @@ BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 def matterport_resnet_layers(stage4_blocks):
     """matterport's names for a ResNet with `stage4_blocks` blocks in stage 4 → keras.applications' names.
 
-    Written out independently of mrcnn.matterport: block letters a, b, c, ... and branches 2a/2b/2c
+    Written out independently of mrcnn.weights.matterport: block letters a, b, c, ... and branches 2a/2b/2c
     (main path) and 1 (projection shortcut, first block of each stage only).
     """
     names = {"conv1": "conv1_conv", "bn_conv1": "conv1_bn"}

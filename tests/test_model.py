@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from mrcnn import model as modellib
-from mrcnn import training, weights_io
-from mrcnn.mold import ImageError
+from mrcnn.engine import training
+from mrcnn.weights import h5 as weights_io
+from mrcnn.inference.mold import ImageError
 from tiny import TinyConfig, TinyInferenceConfig, shapes
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
@@ -212,7 +213,7 @@ def test_both_xla_settings_run(jit, tmp_path):
 
 
 def test_flip_tta_merges_the_plain_and_mirrored_passes(inference, monkeypatch):
-    from mrcnn import flip_tta
+    from mrcnn.inference import flip_tta
     images = [shapes().load_image(2), shapes().load_image(3)[:, :100]]  # two images, two widths
     config = inference.config
     # Both images in one batch, for the expectation too: batch-of-1 and batch-of-2 passes may differ

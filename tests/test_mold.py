@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mrcnn import mold
+from mrcnn.inference import mold
 from mrcnn.config import Config
 
 

@@ -29,8 +29,9 @@ WORKER = textwrap.dedent("""
     import json, sys
     import keras
     import numpy as np
-    from mrcnn import distribute, model as modellib
-    from mrcnn.data import DataGenerator
+    from mrcnn import model as modellib
+    from mrcnn.engine import distribute
+    from mrcnn.data.generator import DataGenerator
     from tiny import TinyConfig, shapes
 
     logs = sys.argv[1]
@@ -161,7 +162,7 @@ def test_the_global_batch_must_split_over_all_workers_replicas(monkeypatch):
     """BATCH_SIZE is split over every replica of the cluster: an empty share is refused up front."""
     from types import SimpleNamespace
 
-    from mrcnn import distribute
+    from mrcnn.engine import distribute
     from tiny import TinyConfig
 
     cluster = SimpleNamespace(num_replicas_in_sync=2, extended=SimpleNamespace(worker_devices=["/cpu:0"]))

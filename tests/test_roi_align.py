@@ -1,11 +1,11 @@
-"""Tests for mrcnn.roi_align against a loop-based float64 ROIAlign reference."""
+"""Tests for mrcnn.modeling.roi_align against a loop-based float64 ROIAlign reference."""
 import math
 
 import keras
 import numpy as np
 import pytest
 
-from mrcnn.roi_align import PyramidROIAlign, assign_levels, bilinear_crop
+from mrcnn.modeling.roi_align import PyramidROIAlign, assign_levels, bilinear_crop
 
 
 def np_(x):

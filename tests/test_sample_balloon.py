@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mrcnn.sample_cli import training_stages
+from mrcnn.cli.sample import training_stages
 
 REPO = Path(__file__).resolve().parents[1]
 BALLOON = REPO.parent / "shared" / "datasets" / "balloon"

@@ -1,10 +1,10 @@
-"""mrcnn.sample_cli: --set overrides, weights resolution, and inference built from the stored config."""
+"""mrcnn.cli.sample: --set overrides, weights resolution, and inference built from the stored config."""
 import argparse
 
 import numpy as np
 import pytest
 
-from mrcnn import sample_cli
+from mrcnn.cli import sample as sample_cli
 from mrcnn.model import MaskRCNN
 from tiny import TinyInferenceConfig, shapes
 

@@ -1,12 +1,12 @@
-"""Tests for mrcnn.targets (RpnTargets, DetectionTargets) against numpy references of the labelling rules."""
+"""Tests for mrcnn.modeling.targets (RpnTargets, DetectionTargets) against numpy references of the labelling rules."""
 import math
 
 import keras
 import numpy as np
 from references import iou_reference
 
-from mrcnn.anchors import level_anchors
-from mrcnn.targets import DetectionTargets, RpnTargets
+from mrcnn.modeling.anchors import level_anchors
+from mrcnn.modeling.targets import DetectionTargets, RpnTargets
 
 STD = [0.1, 0.1, 0.2, 0.2]
 

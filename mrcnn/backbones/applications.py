@@ -1,7 +1,7 @@
 """Turn a keras.applications constructor into a `Backbone` (normalise, tap C2..C5, weights, BN freezing)."""
 import keras
 
-from mrcnn import weights_io
+from mrcnn.weights import h5 as weights_io
 
 from .registry import Backbone
 from .weights import resolve_weights

@@ -1,4 +1,4 @@
-"""Find ImageNet weight files offline (loading by layer name is mrcnn.weights_io's job).
+"""Find ImageNet weight files offline (loading by layer name is mrcnn.weights.h5's job).
 
 Nothing here downloads. `weights="imagenet"` is resolved to the file name keras.applications
 would download, searched for in `weights_search_dirs()`.

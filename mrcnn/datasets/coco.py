@@ -1,4 +1,4 @@
-"""COCO instances json (``instances_*.json``) as a ``utils.Dataset``.
+"""COCO instances json (``instances_*.json``) as a ``Dataset``.
 
 COCO category ids become contiguous class ids 1..K in ascending category-id order (0 is background).
 ``class_info[k]["id"]`` keeps the COCO category id and ``image_info[i]["id"]`` the COCO image id, so
@@ -17,8 +17,8 @@ import numpy as np
 import pycocotools.mask as mask_util
 from pycocotools.coco import COCO
 
-from mrcnn import utils
-from mrcnn.utils import DatasetError
+from mrcnn.data.dataset import Dataset
+from mrcnn.data.errors import DatasetError
 
 
 def read_json(path):
@@ -99,7 +99,7 @@ def segmentation_mask(segmentation, height, width, where):
     return mask_util.decode(rle).astype(bool)
 
 
-class CocoDataset(utils.Dataset):
+class CocoDataset(Dataset):
     """Instances from a COCO json; see the module docstring for the id conventions."""
 
     def load_coco(self, annotation_json, image_dir, categories=None, skip_empty=True, source="coco"):

@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
+from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.via import PolygonDataset, image_size
-from mrcnn.utils import DatasetError
 
 HEADER = ["filename", "class", "points"]
 

@@ -6,7 +6,7 @@ masks are exact. Generation is seeded, so a dataset is reproducible.
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mrcnn import utils
+from mrcnn.data.dataset import Dataset
 
 SHAPES = ("square", "circle", "triangle")
 
@@ -26,7 +26,7 @@ def _draw(canvas, shape, y, x, size, fill):
         canvas.polygon(_outline(shape, y, x, size), fill=fill)
 
 
-class ShapesDataset(utils.Dataset):
+class ShapesDataset(Dataset):
     """`load_shapes(count, height, width)` fills the dataset; images are drawn on demand."""
 
     def load_shapes(self, count, height, width, seed=0, max_shapes=3, min_shapes=1, size_range=None):

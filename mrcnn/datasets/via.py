@@ -1,4 +1,4 @@
-"""VGG Image Annotator (VIA) region files as a ``utils.Dataset``.
+"""VGG Image Annotator (VIA) region files as a ``Dataset``.
 
 Reads the VIA 1.x/2.x export ``via_region_data.json`` (a dict keyed by ``filename + size``; each entry
 has ``filename`` and ``regions``, a dict or a list) and VIA 2 project files (the same dict under
@@ -17,9 +17,9 @@ import os
 import numpy as np
 from PIL import Image
 
-from mrcnn import utils
+from mrcnn.data.dataset import Dataset
+from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import read_json, segmentation_mask
-from mrcnn.utils import DatasetError
 
 ELLIPSE_POINTS = 64
 
@@ -36,7 +36,7 @@ def image_size(path, where):
     return height, width
 
 
-class PolygonDataset(utils.Dataset):
+class PolygonDataset(Dataset):
     """Base for datasets whose instances are polygons in ``image_info[i]["polygons"]``.
 
     Each image_info also has ``polygon_class_ids``: the source class id of each polygon.

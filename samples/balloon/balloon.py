@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from mrcnn import sample_cli  # noqa: E402
+from mrcnn.cli import sample as sample_cli  # noqa: E402
 from mrcnn.config import MobileFineTuneConfig  # noqa: E402
 from mrcnn.datasets import ViaDataset  # noqa: E402
 

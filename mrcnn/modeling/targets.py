@@ -7,8 +7,8 @@ used as negatives). Sampling uses random keys + top_k so every shape stays fixed
 import keras
 from keras import ops
 
-from mrcnn import boxes as box_ops
-from mrcnn.roi_align import bilinear_crop
+from mrcnn.modeling import boxes as box_ops
+from mrcnn.modeling.roi_align import bilinear_crop
 
 
 def _match(candidates, gt_boxes, gt_class_ids):

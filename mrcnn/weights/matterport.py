@@ -20,8 +20,8 @@ import h5py
 import keras
 import numpy as np
 
-from mrcnn import weights_io
 from mrcnn.backbones import PixelNormalization
+from mrcnn.weights import h5 as weights_io
 
 MARKERS = ("res2a_branch2a", "rpn_model")  # layer names only a matterport file has
 BRANCHES = {"2a": "1", "2b": "2", "2c": "3", "1": "0"}
@@ -153,7 +153,7 @@ def _write(layers, path):
 
 
 def load(model, path, exclude=(), strict=False):
-    """Load a matterport weights file into `model` (a Keras model built by mrcnn.graph).
+    """Load a matterport weights file into `model` (a Keras model built by mrcnn.modeling.graph).
 
     exclude: layer names (ours or matterport's) to leave untouched. Returns weights_io.load's
     report ({"loaded", "missing", "unused"}) plus "folded": the head BN layers folded into convs.

@@ -10,7 +10,7 @@ positives (samples/balloon/README.md). It costs a second forward pass.
 """
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.data.boxes import compute_overlaps, compute_overlaps_masks
 
 MATCH_IOU = 0.5
 
@@ -24,7 +24,7 @@ def mirror(result, width):
 
 def box_overlaps(plain, mirrored):
     """Box IoU [N1, N2] of two results' detections, 0 between different classes."""
-    overlaps = utils.compute_overlaps(plain["rois"], mirrored["rois"])
+    overlaps = compute_overlaps(plain["rois"], mirrored["rois"])
     overlaps[plain["class_ids"][:, None] != mirrored["class_ids"][None, :]] = 0
     return overlaps
 
@@ -37,7 +37,7 @@ def mask_overlaps(plain, mirrored):
         # Masks may reach one pixel past their rounded rois (mold.paste_masks).
         y1, x1 = np.maximum(np.minimum(plain["rois"][i, :2], mirrored["rois"][j, :2]) - 1, 0)
         y2, x2 = np.minimum(np.maximum(plain["rois"][i, 2:], mirrored["rois"][j, 2:]) + 1, (height, width))
-        overlaps[i, j] = utils.compute_overlaps_masks(plain["masks"][y1:y2, x1:x2, i:i + 1],
+        overlaps[i, j] = compute_overlaps_masks(plain["masks"][y1:y2, x1:x2, i:i + 1],
                                                       mirrored["masks"][y1:y2, x1:x2, j:j + 1])[0, 0]
     return overlaps
 

@@ -14,7 +14,7 @@ import h5py
 import keras
 import numpy as np
 
-from mrcnn.atomic import atomic_path
+from mrcnn.engine.atomic import atomic_path
 
 
 class WeightsFileError(ValueError):

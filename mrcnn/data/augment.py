@@ -20,7 +20,7 @@ IMGAUG_MASK_SAFE = frozenset({
 })
 IMGAUG_MISSING = (
     "imgaug augmenters need the imgaug package, which does not import on NumPy 2 (it uses np.sctypes, removed in "
-    "NumPy 2.0) and is unmaintained. Use the built-in augmenters instead (mrcnn.augment: Fliplr, Flipud, Multiply, "
+    "NumPy 2.0) and is unmaintained. Use the built-in augmenters instead (mrcnn.data.augment: Fliplr, Flipud, Multiply, "
     "Contrast, GaussianBlur, Affine, Sometimes, OneOf, Sequential, default_augmentation()) or an albumentations "
     "transform, e.g. albumentations.HorizontalFlip(p=0.5)."
 )
@@ -360,6 +360,6 @@ def as_augmenter(obj):
     if hasattr(obj, "to_deterministic"):
         return Checked(_Imgaug(obj, _import_imgaug()))
     raise TypeError(
-        f"Cannot use {type(obj).__name__} {obj!r:.80} as an augmenter. Pass a mrcnn.augment augmenter "
-        "(or a subclass of mrcnn.augment.Augmenter), a preset name, an albumentations transform, or an imgaug augmenter."
+        f"Cannot use {type(obj).__name__} {obj!r:.80} as an augmenter. Pass a mrcnn.data.augment augmenter "
+        "(or a subclass of mrcnn.data.augment.Augmenter), a preset name, an albumentations transform, or an imgaug augmenter."
     )

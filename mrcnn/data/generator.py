@@ -1,4 +1,4 @@
-"""Training data: utils.Dataset images → padded ground-truth batches for `keras.Model.fit`.
+"""Training data: Dataset images → padded ground-truth batches for `keras.Model.fit`.
 
 Each batch is a dict of numpy arrays:
   image        [b, H, W, 3] float32, raw RGB in [0, 255] (zero padding);
@@ -12,9 +12,10 @@ import math
 import keras
 import numpy as np
 
-from mrcnn import augment as augment_lib
-from mrcnn import utils
-from mrcnn.mold import check_image, resize_for_model
+from mrcnn.data import augment as augment_lib
+from mrcnn.data.masks import extract_bboxes, minimize_mask
+from mrcnn.data.resize import resize_mask
+from mrcnn.inference.mold import check_image, resize_for_model
 
 
 class AnnotationError(ValueError):
@@ -43,7 +44,7 @@ def _load_resized(dataset, config, image_id, augmenter, rng):
     if augmenter is not None:
         image, masks = augmenter(image, masks, rng)
     image, window, scale, padding, crop = resize_for_model(image, config, rng=rng)
-    return image, utils.resize_mask(masks, scale, padding, crop), class_ids, window
+    return image, resize_mask(masks, scale, padding, crop), class_ids, window
 
 
 def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_paste=None):
@@ -51,7 +52,7 @@ def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_past
 
     masks are [N, h, w] bool: mini masks over the boxes, or full-image masks. Instances whose
     mask is empty after augmentation or resizing are dropped; an image with none still trains.
-    copy_paste (a mrcnn.copy_paste.CopyPaste) may paste instances of another image over it.
+    copy_paste (a mrcnn.data.copy_paste.CopyPaste) may paste instances of another image over it.
     """
     rng = rng if rng is not None else np.random.default_rng()
     image, masks, class_ids, window = _load_resized(dataset, config, image_id, augmenter, rng)
@@ -64,9 +65,9 @@ def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_past
     if len(class_ids) > config.MAX_GT_INSTANCES:
         chosen = np.sort(rng.choice(len(class_ids), config.MAX_GT_INSTANCES, replace=False))
         masks, class_ids = masks[:, :, chosen], class_ids[chosen]
-    boxes = utils.extract_bboxes(masks).astype(np.float32)
+    boxes = extract_bboxes(masks).astype(np.float32)
     if config.USE_MINI_MASK:
-        masks = utils.minimize_mask(boxes.astype(np.int32), masks, tuple(config.MINI_MASK_SHAPE))
+        masks = minimize_mask(boxes.astype(np.int32), masks, tuple(config.MINI_MASK_SHAPE))
     return image, class_ids, boxes, np.transpose(masks, (2, 0, 1))
 
 
@@ -88,7 +89,7 @@ class DataGenerator(keras.utils.PyDataset):
 
     `steps` batches make an epoch (default: one pass over the images). Augmentation is any
     object `augment.as_augmenter` accepts; images whose source is in `no_augmentation_sources`
-    are never augmented (nor pasted on by `copy_paste`, a mrcnn.copy_paste.CopyPaste). Loading
+    are never augmented (nor pasted on by `copy_paste`, a mrcnn.data.copy_paste.CopyPaste). Loading
     runs in `workers` threads.
     """
 

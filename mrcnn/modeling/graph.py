@@ -5,17 +5,17 @@ image → backbone C2..C5 → FPN P2..P6 → RPN → proposals → ROIAlign → 
 import keras
 from keras import layers
 
-from mrcnn import losses
-from mrcnn.anchors import PyramidAnchors
 from mrcnn.backbones import build_backbone
-from mrcnn.detection import DetectionLayer, KeptDetections, SelectClassMask
-from mrcnn.fpn import build_fpn
-from mrcnn.heads import box_head, mask_head
-from mrcnn.proposals import ProposalLayer
-from mrcnn.roi_align import PyramidROIAlign
-from mrcnn.rpn import apply_rpn, build_rpn_model
-from mrcnn.targets import DetectionTargets, RpnTargets
-from mrcnn.training import TrainingModel
+from mrcnn.engine.training import TrainingModel
+from mrcnn.modeling import losses
+from mrcnn.modeling.anchors import PyramidAnchors
+from mrcnn.modeling.detection import DetectionLayer, KeptDetections, SelectClassMask
+from mrcnn.modeling.fpn import build_fpn
+from mrcnn.modeling.heads import box_head, mask_head
+from mrcnn.modeling.proposals import ProposalLayer
+from mrcnn.modeling.roi_align import PyramidROIAlign
+from mrcnn.modeling.rpn import apply_rpn, build_rpn_model
+from mrcnn.modeling.targets import DetectionTargets, RpnTargets
 
 LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
 
@@ -137,7 +137,7 @@ class LossLayer(layers.Layer):
 
 
 def build_training_graph(config, seed=None):
-    """TrainingModel: dict of ground-truth inputs (see mrcnn.data) → dict of the five losses."""
+    """TrainingModel: dict of ground-truth inputs (see mrcnn.data.generator) → dict of the five losses."""
     inputs = _training_inputs(config)
     image = inputs["image"]
     backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors = _trunk(config, image)

@@ -6,7 +6,7 @@ image and are mapped back here with the resize window and scale.
 """
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.data.resize import resize_image
 
 
 class ImageError(ValueError):
@@ -38,11 +38,11 @@ def check_image(image, where="image"):
 
 
 def resize_for_model(image, config, mode=None, rng=None):
-    """utils.resize_image with the config's settings: (image, window, scale, padding, crop).
+    """resize_image with the config's settings: (image, window, scale, padding, crop).
 
     rng (np.random.Generator) draws the "crop" mode's crop; training passes its seeded one.
     """
-    return utils.resize_image(
+    return resize_image(
         image,
         min_dim=config.IMAGE_MIN_DIM,
         max_dim=config.IMAGE_MAX_DIM,

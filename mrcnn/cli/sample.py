@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mrcnn.atomic import atomic_path
+from mrcnn.engine.atomic import atomic_path
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -93,7 +93,7 @@ def load_weights(model, path):
 
     A file trained for another class count loads without the class-specific heads.
     """
-    from mrcnn import weights_io
+    from mrcnn.weights import h5 as weights_io
 
     if path is None:
         return None
@@ -145,7 +145,7 @@ def cmd_train(task, args):
 def _inference_model(task, args):
     """An inference model built with the config stored in the weights file (so its architecture matches)."""
     from mrcnn import model as modellib
-    from mrcnn import weights_io
+    from mrcnn.weights import h5 as weights_io
 
     path = resolve_weights(task, args)
     if path in (None, "imagenet"):
@@ -157,7 +157,7 @@ def _inference_model(task, args):
 
 
 def cmd_evaluate(task, args):
-    from mrcnn import evaluate
+    from mrcnn.evaluation import coco as evaluate
 
     model = _inference_model(task, args)
     dataset = limit_dataset(task.load(args.dataset, args.subset, args), args.limit)
@@ -181,9 +181,10 @@ def _outputs(source, out_dir):
 
 def splash_image(model, path, out_dir=None):
     """Write <stem>_splash.png (colour kept inside masks, gray elsewhere) and <stem>_overlay.png."""
-    from mrcnn import utils, visualize
+    from mrcnn import visualize
+    from mrcnn.data.images import read_image
 
-    image = utils.read_image(path)
+    image = read_image(path)
     r = model.detect([image], verbose=0)[0]
     splash, overlay = _outputs(path, out_dir)
     visualize.save_image(visualize.color_splash(image, r["masks"]), f"{splash}.png")
@@ -268,8 +269,8 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "splash": cmd_splash}
 
 def run(task, argv=None):
     """Parse argv and run the command; user errors print one line and exit with code 2."""
-    from mrcnn import weights_io
-    from mrcnn.utils import DatasetError
+    from mrcnn.data.errors import DatasetError
+    from mrcnn.weights import h5 as weights_io
 
     args = build_parser(task).parse_args(argv)
     if args.dataset is None and args.command != "splash":

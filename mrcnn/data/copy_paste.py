@@ -7,7 +7,8 @@ masks lose what was covered. Both images are already resized to the model's inpu
 """
 import numpy as np
 
-from mrcnn import utils
+from mrcnn.data.masks import extract_bboxes
+from mrcnn.data.resize import resize, resize_mask
 
 
 class CopyPaste:
@@ -70,7 +71,7 @@ class CopyPaste:
         if not len(chosen):
             chosen = usable[[rng.integers(len(usable))]]
         masks = masks[:, :, chosen]
-        y1, x1, y2, x2 = utils.extract_bboxes(masks.any(axis=2, keepdims=True))[0]
+        y1, x1, y2, x2 = extract_bboxes(masks.any(axis=2, keepdims=True))[0]
         patch, patch_masks = image[y1:y2, x1:x2], masks[y1:y2, x1:x2]
         if rng.random() < 0.5:
             patch, patch_masks = patch[:, ::-1], patch_masks[:, ::-1]
@@ -81,5 +82,5 @@ class CopyPaste:
         y1, x1, y2, x2 = window
         height, width = patch.shape[:2]
         factor = min(rng.uniform(*self.scale), (y2 - y1) / height, (x2 - x1) / width)
-        patch_masks = utils.resize_mask(patch_masks, factor, [(0, 0), (0, 0), (0, 0)])
-        return utils.resize(np.ascontiguousarray(patch), patch_masks.shape[:2]), patch_masks
+        patch_masks = resize_mask(patch_masks, factor, [(0, 0), (0, 0), (0, 0)])
+        return resize(np.ascontiguousarray(patch), patch_masks.shape[:2]), patch_masks

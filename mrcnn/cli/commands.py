@@ -31,7 +31,7 @@ def run_export(args):
     from mrcnn import export
     from mrcnn.config import ConfigError
     from mrcnn.model import MaskRCNN
-    from mrcnn.weights_io import WeightsFileError
+    from mrcnn.weights.h5 import WeightsFileError
 
     overrides = {}
     if args.image_size:

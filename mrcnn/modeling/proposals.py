@@ -2,8 +2,8 @@
 import keras
 from keras import ops
 
-from mrcnn import boxes as box_ops
-from mrcnn import tf_ops
+from mrcnn.modeling import boxes as box_ops
+from mrcnn.modeling import tf_ops
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")

@@ -4,7 +4,8 @@ import re
 
 import keras
 
-from mrcnn import distribute, weights_io
+from mrcnn.engine import distribute
+from mrcnn.weights import h5 as weights_io
 
 # matterport's presets; "N+" adds the backbone stages >= N (regexes the backbone provides).
 HEADS_PATTERN = r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
@@ -15,7 +16,7 @@ class TrainingModel(distribute.MultiWorkerFitMixin, keras.Model):
     """Functional model whose outputs are the five losses; `fit` minimises their weighted sum.
 
     Each loss is reported as a metric (rpn_class_loss, ..., mrcnn_mask_loss) next to `loss`.
-    The mixin makes `fit` work with several workers (see mrcnn.distribute).
+    The mixin makes `fit` work with several workers (see mrcnn.engine.distribute).
     """
 
     def __init__(self, *args, loss_names=(), loss_weights=None, **kwargs):

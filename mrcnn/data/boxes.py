@@ -1,0 +1,123 @@
+"""NumPy box maths on host-side arrays: IoU, NMS, deltas, normalisation.
+
+Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive; box area is (y2 - y1) * (x2 - x1).
+"""
+import numpy as np
+
+
+def _areas(boxes):
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+
+def compute_iou(box, boxes, box_area=None, boxes_area=None):
+    """IoU of one box (y1, x1, y2, x2) with boxes [N, 4]. Areas may be passed precomputed. -> [N] float."""
+    box = np.asarray(box, dtype=np.float64)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    box_area = _areas(box) if box_area is None else box_area
+    boxes_area = _areas(boxes) if boxes_area is None else np.asarray(boxes_area)
+    inter_h = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0)
+    inter_w = np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
+    inter = inter_h * inter_w
+    union = box_area + boxes_area - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+
+def compute_overlaps(boxes1, boxes2):
+    """Pairwise box IoU. boxes1: [N1, 4], boxes2: [N2, 4] -> [N1, N2] float."""
+    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 1, 4)
+    b = np.asarray(boxes2, dtype=np.float64).reshape(1, -1, 4)
+    inter_h = np.maximum(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0)
+    inter_w = np.maximum(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0)
+    inter = inter_h * inter_w
+    union = _areas(a) + _areas(b) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+
+def compute_overlaps_masks(masks1, masks2):
+    """Pairwise mask IoU. masks1: [H, W, N1], masks2: [H, W, N2] (bool or >0.5) -> [N1, N2] float32."""
+    masks1, masks2 = np.asarray(masks1), np.asarray(masks2)
+    n1, n2 = masks1.shape[-1], masks2.shape[-1]
+    if n1 == 0 or n2 == 0:
+        return np.zeros((n1, n2), dtype=np.float32)
+    if masks1.shape[:2] != masks2.shape[:2]:
+        raise ValueError(f"compute_overlaps_masks: mask sizes differ: {masks1.shape[:2]} vs {masks2.shape[:2]}")
+    flat1 = (masks1.reshape(-1, n1) > 0.5).astype(np.float32)
+    flat2 = (masks2.reshape(-1, n2) > 0.5).astype(np.float32)
+    inter = flat1.T @ flat2
+    union = flat1.sum(axis=0)[:, None] + flat2.sum(axis=0)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+
+def non_max_suppression(boxes, scores, threshold):
+    """Greedy NMS. boxes: [N, 4] pixels, scores: [N]. Returns int32 indices of kept boxes, best first."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    areas = _areas(boxes)
+    keep = []
+    while order.size:
+        best, order = order[0], order[1:]
+        keep.append(best)
+        iou = compute_iou(boxes[best], boxes[order], areas[best], areas[order])
+        order = order[iou <= threshold]
+    return np.array(keep, dtype=np.int32)
+
+
+
+def _centres(boxes):
+    heights = boxes[:, 2] - boxes[:, 0]
+    widths = boxes[:, 3] - boxes[:, 1]
+    return boxes[:, 0] + 0.5 * heights, boxes[:, 1] + 0.5 * widths, heights, widths
+
+
+
+def box_refinement(box, gt_box):
+    """Deltas that turn box into gt_box. box, gt_box: [N, (y1, x1, y2, x2)] -> [N, (dy, dx, log dh, log dw)].
+
+    dy, dx are centre shifts in units of the box height/width; dh, dw are log size ratios.
+    """
+    cy, cx, h, w = _centres(np.asarray(box, dtype=np.float32).reshape(-1, 4))
+    gy, gx, gh, gw = _centres(np.asarray(gt_box, dtype=np.float32).reshape(-1, 4))
+    return np.stack([(gy - cy) / h, (gx - cx) / w, np.log(gh / h), np.log(gw / w)], axis=1)
+
+
+
+def apply_box_deltas(boxes, deltas):
+    """Apply [N, (dy, dx, log dh, log dw)] to boxes [N, (y1, x1, y2, x2)]; inverse of box_refinement."""
+    cy, cx, h, w = _centres(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    deltas = np.asarray(deltas, dtype=np.float32).reshape(-1, 4)
+    cy, cx = cy + deltas[:, 0] * h, cx + deltas[:, 1] * w
+    h, w = h * np.exp(deltas[:, 2]), w * np.exp(deltas[:, 3])
+    return np.stack([cy - 0.5 * h, cx - 0.5 * w, cy + 0.5 * h, cx + 0.5 * w], axis=1)
+
+
+
+def trim_zeros(x):
+    """Drop all-zero rows (padding). x: [N, C] -> [M, C]."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"trim_zeros: expected a 2-D array, got shape {x.shape}")
+    return x[~np.all(x == 0, axis=1)]
+
+
+
+def norm_boxes(boxes, shape):
+    """Pixel boxes -> normalised: boxes / (H, W, H, W). shape: (H, W). Returns float32 [N, 4].
+
+    Our convention has NO -1 shift (matterport divides by (H-1, W-1) and shifts y2/x2 by 1):
+    with exclusive pixel y2/x2, the full image is exactly (0, 0, 1, 1).
+    """
+    height, width = shape[:2]
+    return np.asarray(boxes, dtype=np.float32) / np.array([height, width, height, width], dtype=np.float32)
+
+
+
+def denorm_boxes(boxes, shape):
+    """Normalised boxes -> int32 pixel boxes: round(boxes * (H, W, H, W)). Inverse of norm_boxes (no -1 shift)."""
+    height, width = shape[:2]
+    scale = np.array([height, width, height, width], dtype=np.float32)
+    return np.around(np.asarray(boxes, dtype=np.float32) * scale).astype(np.int32)
+

@@ -1,0 +1,6 @@
+"""Errors about a user's dataset: the message names the image or file and what to fix."""
+
+
+class DatasetError(ValueError):
+    """Bad dataset input: the message names the image or file and what to fix."""
+

@@ -1,0 +1,1 @@
+"""Scoring detections: matterport's compute_ap family and COCO evaluation."""

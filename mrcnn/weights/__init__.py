@@ -1,0 +1,1 @@
+"""Weights files: the h5 reader/writer and matterport's layout."""
