@@ -1,19 +1,20 @@
 """``python -m api`` / ``mrcnn-serve``: serve the Mask R-CNN API with waitress."""
+
 import argparse
 import sys
 
-from api.app import DEFAULT_WEIGHTS, create_app
-from api.predictor import WeightsError
-from api.server import serve
+from .app import DEFAULT_WEIGHTS, create_app
+from .predictor import WeightsError
+from .server import serve
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="mrcnn-serve", description="Serve Mask R-CNN over HTTP.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=5000, help="TCP port; 0 picks a free one (default 5000)")
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
-                        help=f"Mask R-CNN .h5 weights file (default {DEFAULT_WEIGHTS})")
+    parser.add_argument(
+        "--weights", default=str(DEFAULT_WEIGHTS), help=f"Mask R-CNN .h5 weights file (default {DEFAULT_WEIGHTS})"
+    )
     parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

@@ -1,22 +1,23 @@
 """App factory: ``create_app(config)`` -> a Flask app serving the Mask R-CNN blueprint at /."""
+
 from pathlib import Path
 
 from flask import Flask
 
-from api.blueprint import DEFAULT_MAX_CONTENT_LENGTH, create_blueprint
-from api.errors import register_error_handlers
-from api.imageio import DEFAULT_MAX_PIXELS
-from api.predictor import Predictor
+from .blueprint import DEFAULT_MAX_CONTENT_LENGTH, create_blueprint
+from .errors import register_error_handlers
+from .imageio import DEFAULT_MAX_PIXELS
+from .predictor import Predictor
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "balloon_mobilenet.h5"
 
 DEFAULTS = {
     "WEIGHTS": str(DEFAULT_WEIGHTS),  # .h5 file for MaskRCNN.from_weights
-    "MODEL": None,                    # a ready model object (used instead of WEIGHTS), e.g. a test stub
-    "LAZY_LOAD": False,               # True: load the weights on the first request instead of now
+    "MODEL": None,  # a ready model object (used instead of WEIGHTS), e.g. a test stub
+    "LAZY_LOAD": False,  # True: load the weights on the first request instead of now
     "MAX_CONTENT_LENGTH": DEFAULT_MAX_CONTENT_LENGTH,  # bytes per request -> 413 above
-    "MAX_PIXELS": DEFAULT_MAX_PIXELS,                  # width * height -> 413 above, checked before decoding
-    "API_TOKEN": None,                # bearer token for /predict and /model (else env MRCNN_API_TOKEN)
+    "MAX_PIXELS": DEFAULT_MAX_PIXELS,  # width * height -> 413 above, checked before decoding
+    "API_TOKEN": None,  # bearer token for /predict and /model (else env MRCNN_API_TOKEN)
 }
 
 

@@ -4,6 +4,7 @@ Mount it on any Flask app: ``app.register_blueprint(create_blueprint(predictor),
 Settings are read from the app config at request time: MAX_PIXELS (default 25 MP),
 MAX_CONTENT_LENGTH (default 10 MB when the app sets none) and API_TOKEN (else env MRCNN_API_TOKEN).
 """
+
 import hmac
 import math
 import os
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template_string, request, url_for
 
-from api.errors import ApiError, error_response, register_error_handlers
-from api.imageio import ALLOWED_CONTENT_TYPES, DEFAULT_MAX_PIXELS, decode_image
-from api.predictor import WeightsError
-from api.results import build_response, filter_by_score, png_base64
+from .errors import ApiError, error_response, register_error_handlers
+from .imageio import ALLOWED_CONTENT_TYPES, DEFAULT_MAX_PIXELS, decode_image
+from .predictor import WeightsError
+from .results import build_response, filter_by_score, png_base64
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
 TOKEN_ENV = "MRCNN_API_TOKEN"

@@ -1,4 +1,5 @@
 """JSON errors: ``{"error": "<what to fix>", "code": <HTTP status>}`` for every failure."""
+
 import logging
 
 from flask import jsonify

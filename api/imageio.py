@@ -4,23 +4,32 @@ Status codes raised (as ApiError): 400 empty input, 413 too many pixels (read fr
 before any pixel is decoded), 422 bytes that are not a decodable image of an allowed format
 (unknown format, truncated or corrupt file).
 """
+
 import io
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from api.errors import ApiError
+from .errors import ApiError
 
 DEFAULT_MAX_PIXELS = 25_000_000
 # Formats Pillow may decode (JPEG includes multi-picture MPO files from cameras). Others (EPS,
 # PSD, PPM, ...) are refused without being parsed.
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
 # Request Content-Types accepted for a raw image body (multipart uploads are sniffed instead).
-ALLOWED_CONTENT_TYPES = frozenset({
-    "image/jpeg", "image/jpg", "image/png", "image/bmp", "image/x-ms-bmp",
-    "image/gif", "image/tiff", "image/webp",
-})
+ALLOWED_CONTENT_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/png",
+        "image/bmp",
+        "image/x-ms-bmp",
+        "image/gif",
+        "image/tiff",
+        "image/webp",
+    }
+)
 
 
 def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS):
@@ -53,14 +62,14 @@ def _open_checked(data, max_pixels):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ApiError(413, f"image refused as a decompression bomb: {error}") from None
     except Exception:
-        raise ApiError(422, "the data is not an image in an allowed format "
-                            f"({', '.join(ALLOWED_FORMATS)})") from None
+        raise ApiError(422, f"the data is not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
     width, height = image.size
     if width < 1 or height < 1:
         raise ApiError(422, f"the image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise ApiError(413, f"the image has {width}x{height} = {width * height} pixels; "
-                            f"the limit is {max_pixels} pixels")
+        raise ApiError(
+            413, f"the image has {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+        )
     return image
 
 

@@ -3,6 +3,7 @@
 TensorFlow/Keras models are not safe to call from several threads at once here, so `detect`
 runs under a lock; decoding and response encoding happen outside it.
 """
+
 import hashlib
 import os
 import threading
@@ -13,9 +14,19 @@ import numpy as np
 
 # Summarised by GET /model (missing attributes are left out).
 CONFIG_SUMMARY_KEYS = (
-    "NAME", "BACKBONE", "BACKBONE_OPTIONS", "NUM_CLASSES", "IMAGE_RESIZE_MODE", "IMAGE_MIN_DIM",
-    "IMAGE_MAX_DIM", "TOP_DOWN_PYRAMID_SIZE", "RPN_CONV_CHANNELS", "MASK_HEAD_CHANNELS",
-    "POST_NMS_ROIS_INFERENCE", "DETECTION_MIN_CONFIDENCE", "DETECTION_MAX_INSTANCES",
+    "NAME",
+    "BACKBONE",
+    "BACKBONE_OPTIONS",
+    "NUM_CLASSES",
+    "IMAGE_RESIZE_MODE",
+    "IMAGE_MIN_DIM",
+    "IMAGE_MAX_DIM",
+    "TOP_DOWN_PYRAMID_SIZE",
+    "RPN_CONV_CHANNELS",
+    "MASK_HEAD_CHANNELS",
+    "POST_NMS_ROIS_INFERENCE",
+    "DETECTION_MIN_CONFIDENCE",
+    "DETECTION_MAX_INSTANCES",
     "DETECTION_NMS_THRESHOLD",
 )
 
@@ -68,8 +79,9 @@ class Predictor:
             try:
                 from mrcnn.model import MaskRCNN  # imports TensorFlow: only when really needed
             except ImportError as error:
-                raise WeightsError(f"cannot import mrcnn.model to load {path} (is TensorFlow installed?): "
-                                   f"{error}") from None
+                raise WeightsError(
+                    f"cannot import mrcnn.model to load {path} (is TensorFlow installed?): {error}"
+                ) from None
             try:
                 model = MaskRCNN.from_weights(str(path))
                 # Trace the network now, so the first request does not pay ~1 s of tf.function tracing.
@@ -114,6 +126,7 @@ def _check_weights_file(path):
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path} (pass --weights PATH or set WEIGHTS)")
     import h5py  # no TensorFlow needed for this check
+
     try:
         is_hdf5 = h5py.is_hdf5(str(path))
     except OSError as error:

@@ -1,4 +1,5 @@
 """Turn a detect() result into the /predict response: instances, mask coverage, overlay PNG."""
+
 import base64
 import io
 
@@ -37,14 +38,16 @@ def instances_json(result, class_names):
         y1, x1, y2, x2 = (int(v) for v in result["rois"][i])
         class_id = int(result["class_ids"][i])
         name = class_names[class_id] if 0 <= class_id < len(class_names) else str(class_id)
-        instances.append({
-            "class_id": class_id,
-            "class_name": name,
-            "score": round(float(result["scores"][i]), 4),
-            "box": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
-            "mask": rle,
-            "area": int(areas[i]),
-        })
+        instances.append(
+            {
+                "class_id": class_id,
+                "class_name": name,
+                "score": round(float(result["scores"][i]), 4),
+                "box": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
+                "mask": rle,
+                "area": int(areas[i]),
+            }
+        )
     return instances
 
 
@@ -65,8 +68,10 @@ def overlay_png(image, result, class_names):
     """PNG bytes of the masks, boxes and labels drawn on image: [H, W, 3] uint8."""
     if result["masks"].shape[2]:
         from mrcnn import visualize  # drawing helpers; no TensorFlow
-        drawn = visualize.draw_instances(image, result["rois"], result["masks"], result["class_ids"],
-                                         class_names, scores=result["scores"])
+
+        drawn = visualize.draw_instances(
+            image, result["rois"], result["masks"], result["class_ids"], class_names, scores=result["scores"]
+        )
     else:
         drawn = image
     buffer = io.BytesIO()

@@ -1,4 +1,5 @@
 """Serve a WSGI app with waitress; port 0 picks a free port, printed in the URL."""
+
 import sys
 
 import waitress
@@ -18,8 +19,7 @@ def server_url(server):
 def serve(app, host="127.0.0.1", port=5000, threads=4, out=sys.stdout):
     """Bind, print 'Serving on <url>' to `out` (flushed), then serve until interrupted."""
     server = make_server(app, host, port, threads)
-    print(f"Serving Mask R-CNN API on {server_url(server)} (threads={threads}; Ctrl+C to stop)",
-          file=out, flush=True)
+    print(f"Serving Mask R-CNN API on {server_url(server)} (threads={threads}; Ctrl+C to stop)", file=out, flush=True)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 ``python -m api.testing [--port 0]`` serves the stub model with waitress on 127.0.0.1.
 """
+
 import argparse
 import os
 import queue
@@ -77,10 +78,9 @@ def run_stub_server(threads=4, env=None, timeout=30.0):
     root = Path(__file__).resolve().parents[1]
     child_env = dict(os.environ, **(env or {}))
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), child_env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "api.testing", "--port", "0", "--threads", str(threads)]
+    command = [sys.executable, "-m", "mrcnn_api.testing", "--port", "0", "--threads", str(threads)]
     errors = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(command, cwd=root, env=child_env, stdout=subprocess.PIPE,
-                            stderr=errors, text=True)
+    proc = subprocess.Popen(command, cwd=root, env=child_env, stdout=subprocess.PIPE, stderr=errors, text=True)
     lines = queue.Queue()
 
     def pump():
@@ -97,7 +97,7 @@ def run_stub_server(threads=4, env=None, timeout=30.0):
         if "http://" not in first:
             errors.seek(0)
             raise RuntimeError(f"stub server failed to start: {first!r} {errors.read()}")
-        yield first[first.index("http://"):].split()[0]
+        yield first[first.index("http://") :].split()[0]
     finally:
         proc.terminate()
         try:
@@ -109,8 +109,8 @@ def run_stub_server(threads=4, env=None, timeout=30.0):
 
 
 def main(argv=None):
-    from api.app import create_app
-    from api.server import serve
+    from .app import create_app
+    from .server import serve
 
     parser = argparse.ArgumentParser(description="Serve the API on a stub model (no TensorFlow).")
     parser.add_argument("--host", default="127.0.0.1")

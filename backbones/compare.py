@@ -11,6 +11,7 @@ time detect() at each timing size; it reports its own peak RSS. The parent write
 <out>/speed_vs_ap.png and the table into the README between markers. Weights and logs go to --work
 (default ../runs/compare beside the checkout), never the repository; --resume reuses finished rows.
 """
+
 import argparse
 import dataclasses
 import datetime
@@ -40,11 +41,18 @@ DEFAULT_WORK = REPO.parent / "runs" / "compare"
 TABLE_START = "<!-- compare:results:start (written by backbones/compare.py; reruns replace it) -->"
 TABLE_END = "<!-- compare:results:end -->"
 # The attributes that make "widths": matterport's (Config) or the slim mobile ones (MobileConfig).
-WIDTH_KEYS = ("TOP_DOWN_PYRAMID_SIZE", "RPN_CONV_CHANNELS", "FPN_CLASSIF_FC_LAYERS_SIZE",
-              "MASK_HEAD_CHANNELS", "MASK_HEAD_CONVS")
-WIDTHS = {"slim": {k: getattr(MobileConfig, k) for k in WIDTH_KEYS},
-          "full": {k: getattr(Config, k) for k in WIDTH_KEYS},
-          "balloon": {}}  # BalloonConfig's own widths
+WIDTH_KEYS = (
+    "TOP_DOWN_PYRAMID_SIZE",
+    "RPN_CONV_CHANNELS",
+    "FPN_CLASSIF_FC_LAYERS_SIZE",
+    "MASK_HEAD_CHANNELS",
+    "MASK_HEAD_CONVS",
+)
+WIDTHS = {
+    "slim": {k: getattr(MobileConfig, k) for k in WIDTH_KEYS},
+    "full": {k: getattr(Config, k) for k in WIDTH_KEYS},
+    "balloon": {},
+}  # BalloonConfig's own widths
 EVAL_MIN_CONFIDENCE = 0.05
 
 
@@ -75,10 +83,12 @@ def ablation_row(label, **changes):
 
 
 VARIANTS = {
-    "mobilenet_v1_a075": Variant("mobilenet_v1", {"alpha": 0.75}, "imagenet", "slim", 1.0,
-                                 "MobileNet v1 α0.75 (the mobile config)"),
-    "mobilenet_v1_a075_full": Variant("mobilenet_v1", {"alpha": 0.75}, "imagenet", "full", 1.0,
-                                      "MobileNet v1 α0.75, matterport widths"),
+    "mobilenet_v1_a075": Variant(
+        "mobilenet_v1", {"alpha": 0.75}, "imagenet", "slim", 1.0, "MobileNet v1 α0.75 (the mobile config)"
+    ),
+    "mobilenet_v1_a075_full": Variant(
+        "mobilenet_v1", {"alpha": 0.75}, "imagenet", "full", 1.0, "MobileNet v1 α0.75, matterport widths"
+    ),
     "mobilenet_v1_a025": Variant("mobilenet_v1", {"alpha": 0.25}, "imagenet", "slim", 1.0, "MobileNet v1 α0.25"),
     "mobilenet_v2": Variant("mobilenet_v2", {"alpha": 1.0}, "scratch", "slim", 1.0, "MobileNetV2 α1.0"),
     "resnet50": Variant("resnet50", {}, "scratch", "slim", 0.5, "ResNet-50"),
@@ -97,8 +107,14 @@ ABLATION = {
 }
 ABLATION_ROWS = {f"ablation_{name}": row for name, row in ABLATION.items()}
 GROUPS = {"ablation": list(ABLATION_ROWS)}
-DEFAULT_VARIANTS = ("resnet101", "resnet50", "mobilenet_v1_a075_full", "mobilenet_v1_a075", "mobilenet_v1_a025",
-                    "mobilenet_v2")
+DEFAULT_VARIANTS = (
+    "resnet101",
+    "resnet50",
+    "mobilenet_v1_a075_full",
+    "mobilenet_v1_a075",
+    "mobilenet_v1_a025",
+    "mobilenet_v2",
+)
 QUICK_VARIANTS = ("mobilenet_v1_a025", "mobilenet_v2")
 
 
@@ -117,8 +133,10 @@ def resolve_variant(name):
 
     if name in list_backbones():
         return Variant(name, {}, "scratch", "slim", 1.0, name)
-    raise CompareError(f"--backbones: unknown name {name!r}; use one of {', '.join(VARIANTS)} "
-                       f"or a registered backbone ({', '.join(list_backbones())})")
+    raise CompareError(
+        f"--backbones: unknown name {name!r}; use one of {', '.join(VARIANTS)} "
+        f"or a registered backbone ({', '.join(list_backbones())})"
+    )
 
 
 def variant_epochs(variant, epochs):
@@ -143,10 +161,17 @@ def study_config(variant, image_size, steps, inference=False, min_confidence=Non
 
     scale = image_size / BalloonConfig.IMAGE_MAX_DIM * variant.anchor_factor
     overrides = dict(
-        NAME=f"compare_{variant.backbone}", BACKBONE=variant.backbone, BACKBONE_OPTIONS=dict(variant.options),
-        IMAGE_MIN_DIM=image_size, IMAGE_MAX_DIM=image_size, STEPS_PER_EPOCH=steps,
-        TRAIN_BN=variant.weights == "scratch", COPY_PASTE_PROB=0.0, **WIDTHS[variant.widths],
-        RPN_ANCHOR_SCALES=tuple(max(4, round(s * scale)) for s in BalloonConfig.RPN_ANCHOR_SCALES))
+        NAME=f"compare_{variant.backbone}",
+        BACKBONE=variant.backbone,
+        BACKBONE_OPTIONS=dict(variant.options),
+        IMAGE_MIN_DIM=image_size,
+        IMAGE_MAX_DIM=image_size,
+        STEPS_PER_EPOCH=steps,
+        TRAIN_BN=variant.weights == "scratch",
+        COPY_PASTE_PROB=0.0,
+        **WIDTHS[variant.widths],
+        RPN_ANCHOR_SCALES=tuple(max(4, round(s * scale)) for s in BalloonConfig.RPN_ANCHOR_SCALES),
+    )
     overrides.update(variant.overrides)
     if inference:
         overrides.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
@@ -298,10 +323,15 @@ def train_step_ms(times):
 
 def coco_summary(results):
     """The AP figures the table shows, from evaluate_coco's dict."""
-    return {"mask_AP50": results["segm"]["AP50"], "mask_AP": results["segm"]["AP"],
-            "box_AP50": results["bbox"]["AP50"], "box_AP": results["bbox"]["AP"],
-            "mAP50_compute_ap": results["mAP50_compute_ap"], "eval_detections": results["num_detections"],
-            "eval_images": results["num_images"]}
+    return {
+        "mask_AP50": results["segm"]["AP50"],
+        "mask_AP": results["segm"]["AP"],
+        "box_AP50": results["bbox"]["AP50"],
+        "box_AP": results["bbox"]["AP"],
+        "mAP50_compute_ap": results["mAP50_compute_ap"],
+        "eval_detections": results["num_detections"],
+        "eval_images": results["num_images"],
+    }
 
 
 def run_variant(args):
@@ -320,12 +350,22 @@ def run_variant(args):
     image = val_set.load_image(val_set.image_ids[0])
     reference = measure_reference(args.quick, print)  # In a grandchild: this process's RSS stays its own.
     row = {
-        "name": args.child, **dataclasses.asdict(variant), "budget": budget_key(args),
-        "epochs": variant_epochs(variant, args.epochs), "images_seen": images_seen,
-        "params": params, "weights_file": str(weights), "weights_mb": weights.stat().st_size / 2**20,
-        "train_seconds": train_seconds, "train_steps": summarise_steps(times), "train_step_ms": train_step_ms(times),
-        "reference_ms": reference, "detect": time_variant(variant, args, weights, image),
-        "timing_image_shape": list(image.shape), **coco_summary(results), "coco": results,
+        "name": args.child,
+        **dataclasses.asdict(variant),
+        "budget": budget_key(args),
+        "epochs": variant_epochs(variant, args.epochs),
+        "images_seen": images_seen,
+        "params": params,
+        "weights_file": str(weights),
+        "weights_mb": weights.stat().st_size / 2**20,
+        "train_seconds": train_seconds,
+        "train_steps": summarise_steps(times),
+        "train_step_ms": train_step_ms(times),
+        "reference_ms": reference,
+        "detect": time_variant(variant, args, weights, image),
+        "timing_image_shape": list(image.shape),
+        **coco_summary(results),
+        "coco": results,
         "rss_after_training_mb": rss_train,
     }
     row["peak_rss_mb"] = rss_mb()
@@ -342,10 +382,32 @@ def write_json(path, data):
 
 def child_argv(args, name, result_path):
     """Command line re-running this script for one variant, with the parent's budget."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--child-result", str(result_path),
-            "--epochs", str(args.epochs), "--steps", str(args.steps), "--image-size", str(args.image_size),
-            "--sizes", ",".join(map(str, args.sizes)), "--runs", str(args.runs), "--warmup", str(args.warmup),
-            "--dataset", str(args.dataset), "--work", str(args.work), "--seed", str(args.seed)]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        name,
+        "--child-result",
+        str(result_path),
+        "--epochs",
+        str(args.epochs),
+        "--steps",
+        str(args.steps),
+        "--image-size",
+        str(args.image_size),
+        "--sizes",
+        ",".join(map(str, args.sizes)),
+        "--runs",
+        str(args.runs),
+        "--warmup",
+        str(args.warmup),
+        "--dataset",
+        str(args.dataset),
+        "--work",
+        str(args.work),
+        "--seed",
+        str(args.seed),
+    ]
     argv += ["--init", str(args.init)] if args.init else []
     return argv + (["--limit", str(args.limit)] if args.limit else [])
 
@@ -360,8 +422,10 @@ def run_child(argv, log_path):
 
 def budget_key(args):
     """What a row's numbers depend on; --resume reuses a stored row only if this matches."""
-    return {key: getattr(args, key) for key in
-            ("epochs", "steps", "image_size", "sizes", "runs", "warmup", "limit", "seed", "dataset", "init")}
+    return {
+        key: getattr(args, key)
+        for key in ("epochs", "steps", "image_size", "sizes", "runs", "warmup", "limit", "seed", "dataset", "init")
+    }
 
 
 def stored_row(args, result_path):
@@ -394,8 +458,13 @@ def measure_variant(args, name, log):
     if code != 0 or not result_path.is_file():
         log(f"{name}: FAILED (exit {code}); last lines of {log_path}:\n{tail(log_path)}")
         variant = dataclasses.asdict(resolve_variant(name))
-        return {"name": name, **variant, "error": f"exit {code}: {tail(log_path, 3)}", "wall_seconds": seconds,
-                "load_average_start_end": load}
+        return {
+            "name": name,
+            **variant,
+            "error": f"exit {code}: {tail(log_path, 3)}",
+            "wall_seconds": seconds,
+            "load_average_start_end": load,
+        }
     row = json.loads(result_path.read_text())
     row.update(wall_seconds=seconds, load_average_start_end=load)
     write_json(result_path, row)
@@ -405,16 +474,20 @@ def measure_variant(args, name, log):
 
 def check_reference_tool():
     if not (TOOLS / "reference_ms.py").is_file():
-        raise CompareError(f"Reference tool not found: {TOOLS / 'reference_ms.py'}; put the shared/ folder "
-                           "(with tools/reference_ms.py) beside the repository checkout")
+        raise CompareError(
+            f"Reference tool not found: {TOOLS / 'reference_ms.py'}; put the shared/ folder "
+            "(with tools/reference_ms.py) beside the repository checkout"
+        )
 
 
 def measure_reference(quick, log):
     """reference_ms() in a fresh subprocess (ResNet101 forward, 1x512x512x3), in ms."""
     check_reference_tool()
     runs, warmup = (1, 1) if quick else (7, 2)
-    code = (f"import sys; sys.path.insert(0, {str(TOOLS)!r}); from reference_ms import reference_ms; "
-            f"print('reference_ms', reference_ms(runs={runs}, warmup={warmup}))")
+    code = (
+        f"import sys; sys.path.insert(0, {str(TOOLS)!r}); from reference_ms import reference_ms; "
+        f"print('reference_ms', reference_ms(runs={runs}, warmup={warmup}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("reference_ms ")]
     if done.returncode != 0 or not lines:
@@ -435,26 +508,33 @@ def add_ratios(row, ref):
 
 def budget_text(args):
     """One paragraph stating the budget every row got."""
-    schedule = (f"every row starts from `--init {args.init}` and trains one stage at lr/5 (all layers "
-                f"unless the row says otherwise; SGD, 100 warm-up steps)" if args.init else
-                "sample_cli.training_stages' 3-stage schedule (heads 20% at lr, all at lr/5, last 15% all at lr/50; "
-                "lr 0.01 SGD, 100 warm-up steps per stage)")
-    return (f"Budget: {args.steps} steps of batch 2 per epoch ({2 * args.steps} images), `--epochs {args.epochs}` "
-            f"for every row except those marked with fewer epochs; {schedule}; "
-            f"training and evaluation at {args.image_size}² "
-            f"(BalloonConfig's anchor scales × {args.image_size}/IMAGE_MAX_DIM); "
-            f"evaluation on balloon val ({args.limit or 13} images) at DETECTION_MIN_CONFIDENCE {EVAL_MIN_CONFIDENCE}.")
+    schedule = (
+        f"every row starts from `--init {args.init}` and trains one stage at lr/5 (all layers "
+        f"unless the row says otherwise; SGD, 100 warm-up steps)"
+        if args.init
+        else "sample_cli.training_stages' 3-stage schedule (heads 20% at lr, all at lr/5, last 15% all at lr/50; "
+        "lr 0.01 SGD, 100 warm-up steps per stage)"
+    )
+    return (
+        f"Budget: {args.steps} steps of batch 2 per epoch ({2 * args.steps} images), `--epochs {args.epochs}` "
+        f"for every row except those marked with fewer epochs; {schedule}; "
+        f"training and evaluation at {args.image_size}² "
+        f"(BalloonConfig's anchor scales × {args.image_size}/IMAGE_MAX_DIM); "
+        f"evaluation on balloon val ({args.limit or 13} images) at DETECTION_MIN_CONFIDENCE {EVAL_MIN_CONFIDENCE}."
+    )
 
 
 def conditions_text(result, image_shape):
     """How the timing and memory columns were measured."""
     image = f"{image_shape[1]}×{image_shape[0]} px" if image_shape else "?"
-    return (f"detect(): one balloon val image ({image}) resized to each size, batch 1, BalloonConfig's "
-            f"DETECTION_MIN_CONFIDENCE 0.5, median of {result['runs']} runs after {result['warmup']} warm-ups "
-            "(the detections kept are in results.json). Train step: median wall time of one batch of 2 in the "
-            "all-layers stages, first batch of each stage left out. Peak RSS: maxrss of the row's subprocess "
-            "(training, evaluation, timing; the reference runs in a process of its own). × ref: multiple of the "
-            "row's reference below.")
+    return (
+        f"detect(): one balloon val image ({image}) resized to each size, batch 1, BalloonConfig's "
+        f"DETECTION_MIN_CONFIDENCE 0.5, median of {result['runs']} runs after {result['warmup']} warm-ups "
+        "(the detections kept are in results.json). Train step: median wall time of one batch of 2 in the "
+        "all-layers stages, first batch of each stage left out. Peak RSS: maxrss of the row's subprocess "
+        "(training, evaluation, timing; the reference runs in a process of its own). × ref: multiple of the "
+        "row's reference below."
+    )
 
 
 def _fmt(value, spec=".3f"):
@@ -483,23 +563,31 @@ def table_row(row, sizes, base_epochs):
 def markdown_table(result):
     """The results table with its budget and reference lines."""
     sizes = result["sizes"]
-    head = (["row", "backbone", "init", "widths", "epochs (images seen)", "params (M)", "weights MB"]
-            + [f"detect {s}² ms (× ref)" for s in sizes]
-            + ["train step s (× ref)", "peak RSS MB", "mask AP50", "mask AP", "box AP50", "box AP"])
+    head = (
+        ["row", "backbone", "init", "widths", "epochs (images seen)", "params (M)", "weights MB"]
+        + [f"detect {s}² ms (× ref)" for s in sizes]
+        + ["train step s (× ref)", "peak RSS MB", "mask AP50", "mask AP", "box AP50", "box AP"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += [table_row(row, sizes, result["epochs"]) for row in result["rows"]]
     image = next((r["timing_image_shape"] for r in result["rows"] if "timing_image_shape" in r), None)
     refs = ", ".join(f"{r['reference_ms']:.0f}" for r in result["rows"] if "reference_ms" in r)
     loads = ", ".join(f"{r['load_average_start_end'][0]:.1f}" for r in result["rows"])
-    lines += ["", result["budget"], "", conditions_text(result, image), "",
-              f"Reference (ResNet101 forward 1×512², median of 7, measured in each row's run just before its "
-              f"detect() timings; every × ref uses its own row's): {refs} ms. "
-              f"Wall time: the rows' subprocesses took {result['rows_seconds'] / 60:.1f} min in all "
-              f"(this invocation {result['seconds'] / 60:.1f} min; rows reused with --resume keep their own time) "
-              f"on {result['machine']['cpu_count']} CPU cores, {result['date']}; 1-minute load average at each "
-              f"row's start: {loads} "
-              "(2.0 = both cores busy; more means other jobs shared the CPU)."
-              + (" **--quick run: the numbers mean nothing.**" if result["quick"] else "")]
+    lines += [
+        "",
+        result["budget"],
+        "",
+        conditions_text(result, image),
+        "",
+        f"Reference (ResNet101 forward 1×512², median of 7, measured in each row's run just before its "
+        f"detect() timings; every × ref uses its own row's): {refs} ms. "
+        f"Wall time: the rows' subprocesses took {result['rows_seconds'] / 60:.1f} min in all "
+        f"(this invocation {result['seconds'] / 60:.1f} min; rows reused with --resume keep their own time) "
+        f"on {result['machine']['cpu_count']} CPU cores, {result['date']}; 1-minute load average at each "
+        f"row's start: {loads} "
+        "(2.0 = both cores busy; more means other jobs shared the CPU)."
+        + (" **--quick run: the numbers mean nothing.**" if result["quick"] else ""),
+    ]
     return "\n".join(lines)
 
 
@@ -534,8 +622,9 @@ def plot(result, path):
     ax.set_ylim(-0.02, 1.0)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right")
-    ax.set_title(f"Backbones on balloon: speed vs accuracy "
-                 f"({result['image_size']}², {result['machine']['cpu_count']} CPU cores)")
+    ax.set_title(
+        f"Backbones on balloon: speed vs accuracy ({result['image_size']}², {result['machine']['cpu_count']} CPU cores)"
+    )
     fig.tight_layout()
     with atomic.atomic_path(path) as temp:
         fig.savefig(temp, dpi=120)
@@ -567,11 +656,21 @@ def run(args, log=print):
     check_reference_tool()
     rows = [measure_variant(args, name, log) for name in args.backbones]
     refs = [row["reference_ms"] for row in rows if "reference_ms" in row]
-    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": bool(args.quick),
-              "machine": machine_info(), "reference_ms": statistics.median(refs) if refs else None,
-              "image_size": args.image_size, "sizes": args.sizes, "epochs": args.epochs, "steps": args.steps,
-              "runs": args.runs, "warmup": args.warmup, "eval_min_confidence": EVAL_MIN_CONFIDENCE,
-              "budget": budget_text(args), "rows": rows}
+    result = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": bool(args.quick),
+        "machine": machine_info(),
+        "reference_ms": statistics.median(refs) if refs else None,
+        "image_size": args.image_size,
+        "sizes": args.sizes,
+        "epochs": args.epochs,
+        "steps": args.steps,
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "eval_min_confidence": EVAL_MIN_CONFIDENCE,
+        "budget": budget_text(args),
+        "rows": rows,
+    }
     result["seconds"] = round(time.time() - started, 1)
     result["rows_seconds"] = round(sum(row.get("wall_seconds", 0) for row in rows), 1)
     result["table"] = markdown_table(result)
@@ -598,9 +697,13 @@ def _names(values):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbones", nargs="+", default=None,
-                        help=f"rows to run (default: {' '.join(DEFAULT_VARIANTS)}); also any registered backbone, "
-                             "or 'ablation' for samples/balloon's ablation rows")
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        default=None,
+        help=f"rows to run (default: {' '.join(DEFAULT_VARIANTS)}); also any registered backbone, "
+        "or 'ablation' for samples/balloon's ablation rows",
+    )
     parser.add_argument("--epochs", type=int, default=8, help="epochs per row (rows marked fewer get half)")
     parser.add_argument("--steps", type=int, default=30, help="steps of batch 2 per epoch (30: one pass over train)")
     parser.add_argument("--image-size", type=int, default=512, help="training/evaluation size, multiple of 64")
@@ -609,19 +712,29 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed detect() runs before each timing")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
     parser.add_argument("--dataset", default=str(REPO.parent / "shared" / "datasets" / "balloon"))
-    parser.add_argument("--out", default=None,
-                        help="folder for results.json and speed_vs_ap.png (default: backbones/results; "
-                             "with --quick: <work>/quick/results, so a smoke run never replaces the study)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for results.json and speed_vs_ap.png (default: backbones/results; "
+        "with --quick: <work>/quick/results, so a smoke run never replaces the study)",
+    )
     parser.add_argument("--readme", default=None, help="README to write the table into (default: <out>/../README.md)")
     parser.add_argument("--work", default=str(DEFAULT_WORK), help="folder for weights, logs and checkpoints")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", default=None,
-                        help="start every row from this weights file (one fixed starting point, as the balloon "
-                             "ablation does) instead of ImageNet; rows then train one stage at lr/5")
-    parser.add_argument("--resume", action="store_true",
-                        help="reuse a row's <work>/<row>/result.json if it was measured under the same budget")
-    parser.add_argument("--quick", action="store_true",
-                        help="CI smoke run: 2 rows, 2 images, 1 epoch of 1 step at 128², 1 timing run")
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="start every row from this weights file (one fixed starting point, as the balloon "
+        "ablation does) instead of ImageNet; rows then train one stage at lr/5",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse a row's <work>/<row>/result.json if it was measured under the same budget",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke run: 2 rows, 2 images, 1 epoch of 1 step at 128², 1 timing run"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -17,6 +17,7 @@ box-regression layers (rpn_bbox_pred, mrcnn_bbox_fc) are zeroed: with random del
 collapses below a pixel, unmolding drops it and no mask is pasted; with zero deltas the boxes are
 the anchors, so the unmold step pastes real masks as the peers' did. The network does the same work.
 """
+
 import argparse
 import datetime
 import gc
@@ -89,8 +90,14 @@ def make_config(name, size, batch=1):
     if body not in BODIES or suffix not in PRECISIONS:
         raise BenchError(f"Unknown config {name!r}; choose among {', '.join(CONFIGS)}")
     common = dict(
-        IMAGE_MIN_DIM=size, IMAGE_MAX_DIM=size, NUM_CLASSES=NUM_CLASSES, GPU_COUNT=1, IMAGES_PER_GPU=batch,
-        DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=100, PRECISION=PRECISIONS[suffix],
+        IMAGE_MIN_DIM=size,
+        IMAGE_MAX_DIM=size,
+        NUM_CLASSES=NUM_CLASSES,
+        GPU_COUNT=1,
+        IMAGES_PER_GPU=batch,
+        DETECTION_MIN_CONFIDENCE=0.0,
+        DETECTION_MAX_INSTANCES=100,
+        PRECISION=PRECISIONS[suffix],
     )
     if BODIES[body] is None:
         return MobileConfig(NAME=f"bench_{body}", **common)
@@ -232,8 +239,10 @@ def bench_inference(name, size, runs, warmup, batch_sizes, image):
     # The conservative figure, used for the targets: as if all 100 detections survived and got a mask.
     detect["detect_100_masks_ms"] = detect["mold_ms"] + detect["network_ms"] + detect["unmold_100_masks_ms"]
     if out["detect"]["detections_per_image"] != expected:
-        raise BenchError(f"{name}: detect() gave {expected} detections but the timed path gave "
-                         f"{out['detect']['detections_per_image']}; detect_once must mirror MaskRCNN._detect_batch")
+        raise BenchError(
+            f"{name}: detect() gave {expected} detections but the timed path gave "
+            f"{out['detect']['detections_per_image']}; detect_once must mirror MaskRCNN._detect_batch"
+        )
     if batch_sizes:
         out["batch"] = {}
         for batch in batch_sizes:
@@ -310,8 +319,16 @@ def peak_rss(name, size, detects):
 
     Call it while this process is still small (see rss_probe): mb is ru_maxrss, vm_hwm_mb the check.
     """
-    command = [sys.executable, str(Path(__file__).resolve()), "--rss-probe", name,
-               "--sizes", str(size), "--rss-detects", str(detects)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--rss-probe",
+        name,
+        "--sizes",
+        str(size),
+        "--rss-detects",
+        str(detects),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     lines = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_mb ")]
     if done.returncode != 0 or not lines:
@@ -425,11 +442,15 @@ def markdown_table(result):
     """The results as markdown: one row per config, then the peers, then the targets."""
     sizes = result["sizes"]
     batches = result["batch_sizes"]
-    head = (["config", "ref ms", "params (M)"] + [f"detect {s} ms (x ref)" for s in sizes]
-            + [f"detect {s}, 100 masks ms (x ref)" for s in sizes]
-            + [f"mold / network / unmold (100 masks) {sizes[0]} ms"]
-            + [f"train {t} {result['train_size']} ms (x ref)" for t in TRAIN_LAYERS]
-            + [f"batch {b} ms/img" for b in batches] + ["peak RSS MB"])
+    head = (
+        ["config", "ref ms", "params (M)"]
+        + [f"detect {s} ms (x ref)" for s in sizes]
+        + [f"detect {s}, 100 masks ms (x ref)" for s in sizes]
+        + [f"mold / network / unmold (100 masks) {sizes[0]} ms"]
+        + [f"train {t} {result['train_size']} ms (x ref)" for t in TRAIN_LAYERS]
+        + [f"batch {b} ms/img" for b in batches]
+        + ["peak RSS MB"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in result["configs"].items():
         first = r["detect"].get(str(sizes[0]), {})
@@ -443,11 +464,19 @@ def markdown_table(result):
         row += [_cell(r.get("batch", {}).get(str(b))) for b in batches]
         row += [f"{r['peak_rss']['mb']:.0f}" if "peak_rss" in r else "-"]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Peers (matterport TF2 port, figures from the issue, x ref):", "",
-              "| peer | detect 512 | detect 1024 | train all | train heads |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Peers (matterport TF2 port, figures from the issue, x ref):",
+        "",
+        "| peer | detect 512 | detect 1024 | train all | train heads |",
+        "|---|---|---|---|---|",
+    ]
     for peer, values in result["peers"].items():
-        lines.append(f"| {peer} | " + " | ".join(f"{values[k]:.1f}x" for k in
-                                                 ("detect_512", "detect_1024", "train_all", "train_heads")) + " |")
+        lines.append(
+            f"| {peer} | "
+            + " | ".join(f"{values[k]:.1f}x" for k in ("detect_512", "detect_1024", "train_all", "train_heads"))
+            + " |"
+        )
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for check in result["targets"]:
         lines.append(f"| {check['target']} | {check['value_x_ref']:.2f}x | {'yes' if check['met'] else 'NO'} |")
@@ -459,15 +488,19 @@ def markdown_table(result):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default=DEFAULT_CONFIGS,
-                        help=f"comma list among {', '.join(CONFIGS)} (default: %(default)s)")
+    parser.add_argument(
+        "--configs", default=DEFAULT_CONFIGS, help=f"comma list among {', '.join(CONFIGS)} (default: %(default)s)"
+    )
     parser.add_argument("--sizes", default="512,1024", help="comma list of square input sizes (multiples of 64)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
     parser.add_argument("--out", default=None, help="JSON output path (default bench/results/<date>.json)")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: mobile at 128, 2 runs (< 60 s)")
-    parser.add_argument("--profile", default="mobile,r101",
-                        help="comma list of measured configs to profile stage by stage (default: %(default)s)")
+    parser.add_argument(
+        "--profile",
+        default="mobile,r101",
+        help="comma list of measured configs to profile stage by stage (default: %(default)s)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profiles")
     parser.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rss-detects", type=int, default=10, help=argparse.SUPPRESS)
@@ -497,9 +530,13 @@ def machine_info():
     import tensorflow as tf
 
     return {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
     }
 
 
@@ -545,7 +582,9 @@ def run(args, log=print):
         rss = peak_rss("mobile", 512 if 512 in args.sizes else args.sizes[0], args.rss_detects)
     image = bench_image()
     plan = {
-        "sizes": args.sizes, "runs": args.runs, "warmup": args.warmup,
+        "sizes": args.sizes,
+        "runs": args.runs,
+        "warmup": args.warmup,
         "train_size": 512 if 512 in args.sizes else args.sizes[0],
         "train_runs": 1 if args.quick else args.runs,
         "batch_sizes": [1, 2] if args.quick else [1, 2, 4],
@@ -562,18 +601,30 @@ def run(args, log=print):
         log(f"{name}: profiling detect() at {plan['train_size']} ...")
         # Stage costs are differences of two medians: more runs keep the small ones above the noise.
         runs = 3 * args.runs if name == "mobile" else args.runs
-        profile[name] = {"reference_ms": ref, **add_ratios(profile_detect(name, plan["train_size"], runs,
-                                                                          args.warmup, image), ref)}
+        profile[name] = {
+            "reference_ms": ref,
+            **add_ratios(profile_detect(name, plan["train_size"], runs, args.warmup, image), ref),
+        }
     spread = (max(refs) - min(refs)) / min(refs)
     result = {
-        "reference_ms": median(refs), "reference_ms_all": refs, "conditions": CONDITIONS,
-        "warnings": [] if spread <= LOAD_WARNING else [
+        "reference_ms": median(refs),
+        "reference_ms_all": refs,
+        "conditions": CONDITIONS,
+        "warnings": []
+        if spread <= LOAD_WARNING
+        else [
             f"The reference varied by {spread:.0%} within the run ({min(refs):.0f}-{max(refs):.0f} ms): "
-            "the machine's load changed; rerun on an idle machine"],
+            "the machine's load changed; rerun on an idle machine"
+        ],
         "machine": {**machine_info(), "load_average_1min_start_end": [load_start, os.getloadavg()[0]]},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "quick": bool(args.quick), **plan, "image_shape": list(IMAGE_SHAPE), "num_classes": NUM_CLASSES,
-        "configs": configs, "profile": profile, "peers": PEERS,
+        "quick": bool(args.quick),
+        **plan,
+        "image_shape": list(IMAGE_SHAPE),
+        "num_classes": NUM_CLASSES,
+        "configs": configs,
+        "profile": profile,
+        "peers": PEERS,
     }
     result["targets"] = check_targets(result["configs"])
     result["seconds"] = round(time.time() - started, 1)
@@ -601,8 +652,10 @@ def main(argv=None):
     print()
     print(result["table"])
     for name, profile in result["profile"].items():
-        print(f"\nWhere detect() of {name} at {profile['size']} spends its time "
-              "(network stages timed as cumulative prefixes):")
+        print(
+            f"\nWhere detect() of {name} at {profile['size']} spends its time "
+            "(network stages timed as cumulative prefixes):"
+        )
         for stage in profile["stages"]:
             print(f"  {stage['stage']:30} {stage['ms']:7.1f} ms  {stage['x_ref']:.3f}x ref")
     print(f"\nwrote {out} ({result['seconds']} s)")

@@ -8,6 +8,7 @@ slim, fast "mobile" configuration (``MobileConfig``) is just a subclass.
 Boxes inside the network are normalised to the molded image: (y1, x1, y2, x2) / (H, W, H, W),
 with pixel y2/x2 exclusive.
 """
+
 import json
 
 import numpy as np
@@ -152,34 +153,60 @@ class Config:
     def validate(self):
         """Raise ConfigError naming the attribute to fix."""
         checks = [
-            (self.IMAGE_RESIZE_MODE in self._RESIZE_MODES,
-             f"IMAGE_RESIZE_MODE must be one of {self._RESIZE_MODES}, got {self.IMAGE_RESIZE_MODE!r}"),
-            (self.IMAGE_RESIZE_MODE != "square" or self.IMAGE_MAX_DIM % 64 == 0,
-             f"IMAGE_MAX_DIM must be a multiple of 64 for 'square' resizing, got {self.IMAGE_MAX_DIM}"),
-            (self.IMAGE_RESIZE_MODE != "crop" or self.IMAGE_MIN_DIM % 64 == 0,
-             f"IMAGE_MIN_DIM must be a multiple of 64 for 'crop' resizing, got {self.IMAGE_MIN_DIM}"),
+            (
+                self.IMAGE_RESIZE_MODE in self._RESIZE_MODES,
+                f"IMAGE_RESIZE_MODE must be one of {self._RESIZE_MODES}, got {self.IMAGE_RESIZE_MODE!r}",
+            ),
+            (
+                self.IMAGE_RESIZE_MODE != "square" or self.IMAGE_MAX_DIM % 64 == 0,
+                f"IMAGE_MAX_DIM must be a multiple of 64 for 'square' resizing, got {self.IMAGE_MAX_DIM}",
+            ),
+            (
+                self.IMAGE_RESIZE_MODE != "crop" or self.IMAGE_MIN_DIM % 64 == 0,
+                f"IMAGE_MIN_DIM must be a multiple of 64 for 'crop' resizing, got {self.IMAGE_MIN_DIM}",
+            ),
             (int(self.NUM_CLASSES) >= 1, "NUM_CLASSES counts the background too and must be >= 1"),
             (self.GPU_COUNT >= 1 and self.IMAGES_PER_GPU >= 1, "GPU_COUNT and IMAGES_PER_GPU must be >= 1"),
-            (len(self.RPN_ANCHOR_SCALES) == len(self.BACKBONE_STRIDES),
-             "RPN_ANCHOR_SCALES needs one scale per pyramid level (len(BACKBONE_STRIDES))"),
+            (
+                len(self.RPN_ANCHOR_SCALES) == len(self.BACKBONE_STRIDES),
+                "RPN_ANCHOR_SCALES needs one scale per pyramid level (len(BACKBONE_STRIDES))",
+            ),
             (0 < self.ROI_POSITIVE_RATIO < 1, "ROI_POSITIVE_RATIO must be in (0, 1)"),
-            (self.TRAIN_ROIS_PER_IMAGE * self.ROI_POSITIVE_RATIO >= 1,
-             "TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO must allow at least one positive ROI"),
-            (self.PRE_NMS_LIMIT >= 1 and self.POST_NMS_ROIS_TRAINING >= 1,
-             "PRE_NMS_LIMIT and POST_NMS_ROIS_TRAINING must be positive"),
+            (
+                self.TRAIN_ROIS_PER_IMAGE * self.ROI_POSITIVE_RATIO >= 1,
+                "TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO must allow at least one positive ROI",
+            ),
+            (
+                self.PRE_NMS_LIMIT >= 1 and self.POST_NMS_ROIS_TRAINING >= 1,
+                "PRE_NMS_LIMIT and POST_NMS_ROIS_TRAINING must be positive",
+            ),
             (self.OPTIMIZER in ("sgd", "adamw"), f"OPTIMIZER must be 'sgd' or 'adamw', got {self.OPTIMIZER!r}"),
-            (self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
-             f"PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}"),
-            (self.IMAGE_CHANNEL_COUNT == 3, "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones"),
-            (self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
-             f"AUGMENTATION must be None or one of {sorted(augment.PRESETS)}, got {self.AUGMENTATION!r}"),
-            (isinstance(self.COPY_PASTE_PROB, (int, float)) and 0.0 <= self.COPY_PASTE_PROB <= 1.0,
-             f"COPY_PASTE_PROB must be a number in [0, 1], got {self.COPY_PASTE_PROB!r}"),
-            (isinstance(self.COPY_PASTE_SCALE, (tuple, list)) and len(self.COPY_PASTE_SCALE) == 2
-             and 0 < self.COPY_PASTE_SCALE[0] <= self.COPY_PASTE_SCALE[1],
-             f"COPY_PASTE_SCALE must be (low, high) with 0 < low <= high, got {self.COPY_PASTE_SCALE!r}"),
-            (set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
-             f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}"),
+            (
+                self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
+                f"PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}",
+            ),
+            (
+                self.IMAGE_CHANNEL_COUNT == 3,
+                "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones",
+            ),
+            (
+                self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
+                f"AUGMENTATION must be None or one of {sorted(augment.PRESETS)}, got {self.AUGMENTATION!r}",
+            ),
+            (
+                isinstance(self.COPY_PASTE_PROB, (int, float)) and 0.0 <= self.COPY_PASTE_PROB <= 1.0,
+                f"COPY_PASTE_PROB must be a number in [0, 1], got {self.COPY_PASTE_PROB!r}",
+            ),
+            (
+                isinstance(self.COPY_PASTE_SCALE, (tuple, list))
+                and len(self.COPY_PASTE_SCALE) == 2
+                and 0 < self.COPY_PASTE_SCALE[0] <= self.COPY_PASTE_SCALE[1],
+                f"COPY_PASTE_SCALE must be (low, high) with 0 < low <= high, got {self.COPY_PASTE_SCALE!r}",
+            ),
+            (
+                set(self.LOSS_WEIGHTS) <= set(Config.LOSS_WEIGHTS),
+                f"LOSS_WEIGHTS keys must be among {sorted(Config.LOSS_WEIGHTS)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -17,6 +17,7 @@ Mold and unmold run in the graph, written in keras.ops:
 TFLite and ONNX are converted from that SavedModel by their own command-line converters (in a
 subprocess, so a converter crash cannot take the caller down); see docs/deploy.md for what blocks them.
 """
+
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ def _row(x):
 
 
 # ---- in-graph mold ------------------------------------------------------------------------------
+
 
 def resample_taps(in_size, out_size):
     """PIL's bilinear (triangle) filter from `in_size` to `out_size` samples along one axis.
@@ -108,6 +110,7 @@ def mold_image(image, size, min_dim, max_dim, min_scale=0):
 
 # ---- in-graph unmold ----------------------------------------------------------------------------
 
+
 def interpolation_matrices(count, start, stop, size):
     """Bilinear weights [N, count, size] spreading `size` mask cells over [start, stop) pixels.
 
@@ -121,8 +124,9 @@ def interpolation_matrices(count, start, stop, size):
     low = ops.floor(position)
     high = ops.minimum(low + 1.0, size - 1.0)
     weight = ops.expand_dims(position - low, -1)
-    matrix = (ops.one_hot(ops.cast(low, "int32"), size) * (1.0 - weight)
-              + ops.one_hot(ops.cast(high, "int32"), size) * weight)
+    matrix = (
+        ops.one_hot(ops.cast(low, "int32"), size) * (1.0 - weight) + ops.one_hot(ops.cast(high, "int32"), size) * weight
+    )
     inside = ops.logical_and(pixels >= ops.floor(start), pixels < ops.ceil(stop))
     return matrix * ops.expand_dims(ops.cast(inside, "float32"), -1)
 
@@ -191,13 +195,15 @@ def serving_function(model, per_instance=True):
         raise ExportError("Export needs a model created with mode='inference'")
     if config.IMAGE_RESIZE_MODE != "square":
         raise ExportError(
-            f"Export supports IMAGE_RESIZE_MODE='square' (a fixed network input), not {config.IMAGE_RESIZE_MODE!r}")
+            f"Export supports IMAGE_RESIZE_MODE='square' (a fixed network input), not {config.IMAGE_RESIZE_MODE!r}"
+        )
     size = int(config.IMAGE_MAX_DIM)
     network = model.keras_model
 
     def serve(image):
-        molded, window, scale = mold_image(image, size, config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM,
-                                           config.IMAGE_MIN_SCALE)
+        molded, window, scale = mold_image(
+            image, size, config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM, config.IMAGE_MIN_SCALE
+        )
         detections, masks = network(ops.expand_dims(molded, 0), training=False)
         shape = ops.shape(image)
         return unmold(detections[0], masks[0], window, scale, shape[0], shape[1], size, per_instance)
@@ -206,6 +212,7 @@ def serving_function(model, per_instance=True):
 
 
 # ---- writers ------------------------------------------------------------------------------------
+
 
 def _replace_dir(temp, out_dir):
     """Move a finished export into place; refuse to overwrite a folder that is not an export."""
@@ -241,7 +248,7 @@ def export_savedmodel(model, out_dir, per_instance=True):
 # Run-time failures of converted models whose cause is known (see docs/deploy.md).
 KNOWN_CAUSES = {
     "only supports 1D-5D": "TFLite's STRIDED_SLICE takes at most 5-D tensors, and ROIAlign "
-                           "(roi_align.bilinear_crop) slices its 6-D corner gather [4, batch, rois, h, w, C]",
+    "(roi_align.bilinear_crop) slices its 6-D corner gather [4, batch, rois, h, w, C]",
 }
 # Loads a converted .tflite with plain TensorFlow and runs it once on a small blank image.
 TFLITE_SMOKE_TEST = (
@@ -286,7 +293,9 @@ def _convert(model, out_dir, name, command, per_instance, smoke_test=None):
         kind = name.split(".")[-1].upper()
         _run_converter(command(saved, partial), f"{kind} conversion", partial)
         if smoke_test:
-            _run_converter([sys.executable, "-c", smoke_test, str(partial)], f"Running the converted {kind} model", partial)
+            _run_converter(
+                [sys.executable, "-c", smoke_test, str(partial)], f"Running the converted {kind} model", partial
+            )
         out_dir.mkdir(exist_ok=True)
         os.replace(partial, out_dir / name)
     return str(out_dir / name)
@@ -298,9 +307,21 @@ def export_tflite(model, out_dir):
     The converted model is run once on a blank image before it is kept: a model that converts
     but cannot run raises ExportError naming the cause.
     """
-    return _convert(model, out_dir, "model.tflite", lambda saved, out: [
-        sys.executable, "-m", "tensorflow.lite.python.tflite_convert",
-        f"--saved_model_dir={saved}", "--saved_model_signature_key=serving_default", f"--output_file={out}"], per_instance=False, smoke_test=TFLITE_SMOKE_TEST)
+    return _convert(
+        model,
+        out_dir,
+        "model.tflite",
+        lambda saved, out: [
+            sys.executable,
+            "-m",
+            "tensorflow.lite.python.tflite_convert",
+            f"--saved_model_dir={saved}",
+            "--saved_model_signature_key=serving_default",
+            f"--output_file={out}",
+        ],
+        per_instance=False,
+        smoke_test=TFLITE_SMOKE_TEST,
+    )
 
 
 def export_onnx(model, out_dir, opset=ONNX_OPSET):
@@ -309,9 +330,25 @@ def export_onnx(model, out_dir, opset=ONNX_OPSET):
         import tf2onnx  # noqa: F401  (only to fail early with a clear message)
     except ImportError:
         raise ExportError("ONNX export needs the tf2onnx package: pip install tf2onnx onnxruntime") from None
-    return _convert(model, out_dir, "model.onnx", lambda saved, out: [
-        sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved), "--signature_def", "serving_default",
-        "--opset", str(opset), "--output", str(out)], per_instance=True)
+    return _convert(
+        model,
+        out_dir,
+        "model.onnx",
+        lambda saved, out: [
+            sys.executable,
+            "-m",
+            "tf2onnx.convert",
+            "--saved-model",
+            str(saved),
+            "--signature_def",
+            "serving_default",
+            "--opset",
+            str(opset),
+            "--output",
+            str(out),
+        ],
+        per_instance=True,
+    )
 
 
 def export(model, out_dir, format="savedmodel"):

@@ -1,4 +1,5 @@
 """`MaskRCNN`: matterport's facade (train, detect, load_weights, find_last, ...) over Keras 3 graphs."""
+
 import datetime
 import json
 import os
@@ -62,7 +63,8 @@ class MaskRCNN:
         replicas = distribute.replica_count(self.strategy)
         if replicas > 1:  # Each replica's loss / replicas: the summed gradients then average.
             self.keras_model.loss_weights = {
-                name: config.LOSS_WEIGHTS.get(name, 1.0) / replicas for name in graph.LOSS_NAMES}
+                name: config.LOSS_WEIGHTS.get(name, 1.0) / replicas for name in graph.LOSS_NAMES
+            }
         if mode == "inference":
             self.keras_model.compile(jit_compile=bool(config.JIT_COMPILE))
 
@@ -168,8 +170,17 @@ class MaskRCNN:
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
         return distribute.loss_scaled(optimizer, c.PRECISION)
 
-    def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
-              custom_callbacks=None, no_augmentation_sources=None):
+    def train(
+        self,
+        train_dataset,
+        val_dataset,
+        learning_rate,
+        epochs,
+        layers,
+        augmentation=None,
+        custom_callbacks=None,
+        no_augmentation_sources=None,
+    ):
         """Train until epoch `epochs` (continuing from self.epoch), matterport-style.
 
         layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names. augmentation: built-in
@@ -181,20 +192,36 @@ class MaskRCNN:
             raise ValueError("train() needs a model created with mode='training'")
         if augmentation is None:
             from mrcnn.data.augment import preset
+
             augmentation = preset(self.config.AUGMENTATION)
         self.class_names = list(train_dataset.class_names)
         self.set_trainable(training.layers_pattern(layers, self.backbone))
         with distribute.strategy_scope(self.strategy):
-            self.keras_model.compile(optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE))
+            self.keras_model.compile(
+                optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE)
+            )
         workers = self.config.DATA_WORKERS
         # Every worker of a multi-worker job loads the whole global batch and keeps its share, so they
         # must draw the same images and augmentations: a shared seed.
         shared_seed = 0 if distribute.is_multi_worker(self.strategy) else None
-        train_data = DataGenerator(train_dataset, self.config, shuffle=True, augmentation=augmentation,
-                                   steps=self.config.STEPS_PER_EPOCH, no_augmentation_sources=no_augmentation_sources,
-                                   workers=workers, seed=shared_seed, copy_paste=CopyPaste.from_config(self.config))
-        val_data = DataGenerator(val_dataset, self.config, shuffle=True, steps=self.config.VALIDATION_STEPS,
-                                 workers=workers, seed=0) if val_dataset is not None else None
+        train_data = DataGenerator(
+            train_dataset,
+            self.config,
+            shuffle=True,
+            augmentation=augmentation,
+            steps=self.config.STEPS_PER_EPOCH,
+            no_augmentation_sources=no_augmentation_sources,
+            workers=workers,
+            seed=shared_seed,
+            copy_paste=CopyPaste.from_config(self.config),
+        )
+        val_data = (
+            DataGenerator(
+                val_dataset, self.config, shuffle=True, steps=self.config.VALIDATION_STEPS, workers=workers, seed=0
+            )
+            if val_dataset is not None
+            else None
+        )
         os.makedirs(self.log_dir, exist_ok=True)
         callbacks = [
             keras.callbacks.TensorBoard(self.log_dir, write_graph=False, update_freq="epoch"),
@@ -203,7 +230,12 @@ class MaskRCNN:
         ] + list(custom_callbacks or [])
         print(f"Starting at epoch {self.epoch}, learning rate {learning_rate}, checkpoints: {self.checkpoint_path}")
         history = self.keras_model.fit(
-            train_data, initial_epoch=self.epoch, epochs=epochs, validation_data=val_data, callbacks=callbacks, verbose=1
+            train_data,
+            initial_epoch=self.epoch,
+            epochs=epochs,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=1,
         )
         self.epoch = max(self.epoch, epochs)
         return history
@@ -213,6 +245,7 @@ class MaskRCNN:
     def export(self, out_dir, format="savedmodel"):
         """Write a standalone model for serving (see mrcnn.export): "savedmodel", "tflite" or "onnx"."""
         from mrcnn import export
+
         return export.export(self, out_dir, format)
 
     def mold_inputs(self, images):
@@ -236,15 +269,17 @@ class MaskRCNN:
         results = []
         size = self.config.BATCH_SIZE
         for start in range(0, len(images), size):
-            results.extend(self._detect_batch(images[start:start + size], verbose))
+            results.extend(self._detect_batch(images[start : start + size], verbose))
         return results
 
     def _forward(self, images):
         """One pass of the network over a batch, unmolded to detect()'s result dicts."""
         molded, windows, scales, shapes = self.mold_inputs(images)
         detections, masks = self.keras_model.predict_on_batch(molded)
-        return [mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
-                for i in range(len(images))]
+        return [
+            mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
+            for i in range(len(images))
+        ]
 
     def _detect_batch(self, images, verbose):
         started = time.perf_counter()
@@ -252,10 +287,19 @@ class MaskRCNN:
         if self.config.DETECTION_FLIP_TTA:
             mirrored = self._forward([np.ascontiguousarray(image[:, ::-1]) for image in images])
             c = self.config
-            results = [flip_tta.merge(plain, flip_tta.mirror(flipped, image.shape[1]), c.DETECTION_MAX_INSTANCES,
-                                      c.DETECTION_NMS_THRESHOLD)
-                       for plain, flipped, image in zip(results, mirrored, images)]
+            results = [
+                flip_tta.merge(
+                    plain,
+                    flip_tta.mirror(flipped, image.shape[1]),
+                    c.DETECTION_MAX_INSTANCES,
+                    c.DETECTION_NMS_THRESHOLD,
+                )
+                for plain, flipped, image in zip(results, mirrored, images)
+            ]
         if verbose:
             elapsed = (time.perf_counter() - started) * 1000
-            print(f"Processed {len(images)} image(s) in {elapsed:.0f} ms: {[len(r['class_ids']) for r in results]} detections")
+            print(
+                f"Processed {len(images)} image(s) in {elapsed:.0f} ms: "
+                f"{[len(r['class_ids']) for r in results]} detections"
+            )
         return results

@@ -4,8 +4,18 @@ The library itself never imports this module; user code and matterport's noteboo
 Box convention everywhere: ``boxes: [N, (y1, x1, y2, x2)]`` in pixels, y2/x2 exclusive.
 Masks are ``[H, W, N]`` bool, one channel per instance.
 """
-from mrcnn.data.boxes import (apply_box_deltas, box_refinement, compute_iou, compute_overlaps,
-                              compute_overlaps_masks, denorm_boxes, non_max_suppression, norm_boxes, trim_zeros)
+
+from mrcnn.data.boxes import (
+    apply_box_deltas,
+    box_refinement,
+    compute_iou,
+    compute_overlaps,
+    compute_overlaps_masks,
+    denorm_boxes,
+    non_max_suppression,
+    norm_boxes,
+    trim_zeros,
+)
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
 from mrcnn.data.images import read_image
@@ -14,10 +24,27 @@ from mrcnn.data.resize import resize, resize_image, resize_mask
 from mrcnn.evaluation.metrics import compute_ap, compute_ap_range, compute_matches, compute_recall
 
 __all__ = [
-    "Dataset", "DatasetError", "read_image",
-    "resize", "resize_image", "resize_mask",
-    "minimize_mask", "expand_mask", "unmold_mask", "extract_bboxes",
-    "compute_iou", "compute_overlaps", "compute_overlaps_masks", "non_max_suppression",
-    "box_refinement", "apply_box_deltas", "trim_zeros", "norm_boxes", "denorm_boxes",
-    "compute_matches", "compute_ap", "compute_ap_range", "compute_recall",
+    "Dataset",
+    "DatasetError",
+    "read_image",
+    "resize",
+    "resize_image",
+    "resize_mask",
+    "minimize_mask",
+    "expand_mask",
+    "unmold_mask",
+    "extract_bboxes",
+    "compute_iou",
+    "compute_overlaps",
+    "compute_overlaps_masks",
+    "non_max_suppression",
+    "box_refinement",
+    "apply_box_deltas",
+    "trim_zeros",
+    "norm_boxes",
+    "denorm_boxes",
+    "compute_matches",
+    "compute_ap",
+    "compute_ap_range",
+    "compute_recall",
 ]

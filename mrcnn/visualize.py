@@ -4,6 +4,7 @@ matterport's matplotlib displays (``display_instances`` and friends).
 matplotlib is imported lazily, so the fast path (used by the REST API) never loads it.
 boxes: [N, (y1, x1, y2, x2)] pixels, y2/x2 exclusive; masks: [H, W, N] bool.
 """
+
 import colorsys
 import os
 import random
@@ -22,6 +23,7 @@ _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 # ----------------------------------------------------------------------------------------------
 # Colours and blending
 # ----------------------------------------------------------------------------------------------
+
 
 def random_colors(N, bright=True, seed=None):
     """N distinct colours: evenly spaced hues, shuffled. Returns a list of RGB float tuples in [0, 1]."""
@@ -88,6 +90,7 @@ def _blend_masks(image, masks, colors, alpha):
 # Fast overlay (numpy + PIL)
 # ----------------------------------------------------------------------------------------------
 
+
 def _font(image_size):
     size = max(10, min(image_size) // 40)
     try:
@@ -125,8 +128,9 @@ def _draw_label(draw, box, rgb, text, font, image_width):
     draw.text((x1 + 2 - left, ty + 2 - top), text, fill=ink, font=font)
 
 
-def draw_instances(image, boxes, masks, class_ids, class_names, scores=None, colors=None, show_boxes=True,
-                   show_labels=True, alpha=0.5):
+def draw_instances(
+    image, boxes, masks, class_ids, class_names, scores=None, colors=None, show_boxes=True, show_labels=True, alpha=0.5
+):
     """Render instances onto a copy of the image, without matplotlib.
 
     image: [H, W, 3] uint8 (other dtypes are clipped to 0..255); boxes: [N, 4] pixels or None (then
@@ -161,8 +165,14 @@ def draw_instances(image, boxes, masks, class_ids, class_names, scores=None, col
         if show_boxes:
             _draw_box(draw, box, rgb, line_width)
         if show_labels:
-            _draw_label(draw, box, rgb, _label(class_names, class_ids[i], None if scores is None else scores[i]),
-                        font, out.shape[1])
+            _draw_label(
+                draw,
+                box,
+                rgb,
+                _label(class_names, class_ids[i], None if scores is None else scores[i]),
+                font,
+                out.shape[1],
+            )
     return np.asarray(canvas).copy()
 
 
@@ -176,8 +186,7 @@ def color_splash(image, masks):
     gray = np.repeat(np.clip(np.rint(gray), 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
     masks = np.asarray(masks)
     if masks.ndim != 3 or masks.shape[:2] != rgb.shape[:2]:
-        raise ValueError(f"color_splash: masks must be [H, W, N] matching the image {rgb.shape[:2]}, "
-                         f"got {masks.shape}")
+        raise ValueError(f"color_splash: masks must be [H, W, N] matching the image {rgb.shape[:2]}, got {masks.shape}")
     if masks.shape[2] == 0:
         return gray
     keep = masks.astype(bool).any(axis=2)
@@ -197,8 +206,10 @@ def save_image(array, path):
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(f"save_image: need a uint8 [H, W], [H, W, 3] or [H, W, 4] array, got "
-                         f"{array.dtype} {array.shape}; convert with np.clip(a, 0, 255).astype(np.uint8)")
+        raise ValueError(
+            f"save_image: need a uint8 [H, W], [H, W, 3] or [H, W, 4] array, got "
+            f"{array.dtype} {array.shape}; convert with np.clip(a, 0, 255).astype(np.uint8)"
+        )
     picture = Image.fromarray(array)
     if _SAVE_FORMATS[ext] == "JPEG" and picture.mode == "RGBA":
         picture = picture.convert("RGB")
@@ -214,15 +225,19 @@ def save_image(array, path):
 # matplotlib displays (matterport API)
 # ----------------------------------------------------------------------------------------------
 
+
 def _pyplot():
     """Import pyplot, choosing the Agg backend when there is no display."""
     import matplotlib
+
     if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
         headless = sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        )
         if headless:
             matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -250,13 +265,27 @@ def _contours(ax, mask, color):
     """Outline a [H, W] bool mask on ax (marching squares on a zero-padded copy)."""
     from matplotlib.patches import Polygon
     from skimage.measure import find_contours
+
     padded = np.pad(mask.astype(np.uint8), 1)
     for verts in find_contours(padded, 0.5):
         ax.add_patch(Polygon(verts[:, ::-1] - 1, facecolor="none", edgecolor=color))
 
 
-def display_instances(image, boxes, masks, class_ids, class_names, scores=None, title="", figsize=(16, 16),
-                      ax=None, show_mask=True, show_bbox=True, colors=None, captions=None):
+def display_instances(
+    image,
+    boxes,
+    masks,
+    class_ids,
+    class_names,
+    scores=None,
+    title="",
+    figsize=(16, 16),
+    ax=None,
+    show_mask=True,
+    show_bbox=True,
+    colors=None,
+    captions=None,
+):
     """matplotlib view of instances: masks, outlines, dashed boxes and captions. Returns the axes.
 
     Inputs as draw_instances; captions: optional list of N strings replacing "class score".
@@ -264,6 +293,7 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     """
     plt = _pyplot()
     from matplotlib.patches import Rectangle
+
     count = _count_instances(boxes, masks, class_ids, scores)
     own_figure = ax is None
     if own_figure:
@@ -281,10 +311,19 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     for i in range(count):
         y1, x1, y2, x2 = boxes[i]
         if show_bbox and np.any(boxes[i]):
-            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, linewidth=2, alpha=0.7, linestyle="dashed",
-                                   edgecolor=colors[i], facecolor="none"))
-        caption = captions[i] if captions else _label(
-            class_names, class_ids[i], None if scores is None else scores[i])
+            ax.add_patch(
+                Rectangle(
+                    (x1, y1),
+                    x2 - x1,
+                    y2 - y1,
+                    linewidth=2,
+                    alpha=0.7,
+                    linestyle="dashed",
+                    edgecolor=colors[i],
+                    facecolor="none",
+                )
+            )
+        caption = captions[i] if captions else _label(class_names, class_ids[i], None if scores is None else scores[i])
         if np.any(boxes[i]):
             ax.text(x1, y1 + 8, caption, color="w", size=11, backgroundcolor="none")
         if show_mask and masks is not None:
@@ -346,16 +385,26 @@ def plot_overlaps(gt_class_ids, pred_class_ids, pred_scores, overlaps, class_nam
             verdict = ""
             if iou > threshold:
                 verdict = "match" if pred_class_ids[i] == gt_class_ids[j] else "wrong"
-            ax.text(j, i, f"{iou:.3f}\n{verdict}", ha="center", va="center", fontsize=9,
-                    color="white" if iou > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{iou:.3f}\n{verdict}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if iou > 0.5 else "black",
+            )
     ax.set_xlabel("Ground Truth")
     ax.set_ylabel("Predictions")
     _show_if_interactive(plt)
     return ax
 
 
-def plot_history(history, path=None, metrics=("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss",
-                                               "mrcnn_bbox_loss", "mrcnn_mask_loss")):
+def plot_history(
+    history,
+    path=None,
+    metrics=("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss"),
+):
     """Training curves (train and validation per epoch) from `mrcnn.engine.history.read_history`.
 
     One panel per metric; saved to `path` (PNG) if given. Returns the figure.

@@ -1,4 +1,5 @@
 """Shared pytest fixtures."""
+
 from pathlib import Path
 
 import pytest

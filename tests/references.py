@@ -1,4 +1,5 @@
 """Slow, obviously-correct numpy references shared by the tests."""
+
 import numpy as np
 
 

@@ -1,4 +1,5 @@
 """Import the repository's command-line scripts (bench, compare, samples) as modules in tests."""
+
 import importlib.util
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Tests for mrcnn.modeling.anchors against hand-computed and loop-built float64 anchors."""
+
 import keras
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_level_anchors_ratio_is_width_over_height():
     got = keras.ops.convert_to_numpy(level_anchors(1, 1, 16, 32.0, [2.0]))
     height, width = got[0, 2] - got[0, 0], got[0, 3] - got[0, 1]
     np.testing.assert_allclose(width / height, 2.0, rtol=1e-5)
-    np.testing.assert_allclose(height * width, 32.0 ** 2, rtol=1e-5)  # the scale fixes the area
+    np.testing.assert_allclose(height * width, 32.0**2, rtol=1e-5)  # the scale fixes the area
 
 
 @pytest.mark.parametrize("image_hw", [(64, 64), (64, 96)])
@@ -56,8 +57,9 @@ def test_pyramid_anchors_count_order_and_normalisation(image_hw):
     np.testing.assert_allclose(got, expected, atol=1e-6)
     # First anchor of P2: centre (2, 2) px, ratio 0.5 -> 8/sqrt(.5) high; normalised by H and W separately.
     half_h, half_w = 4 / np.sqrt(0.5), 4 * np.sqrt(0.5)
-    np.testing.assert_allclose(got[0], [(2 - half_h) / h, (2 - half_w) / w, (2 + half_h) / h, (2 + half_w) / w],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        got[0], [(2 - half_h) / h, (2 - half_w) / w, (2 + half_h) / h, (2 + half_w) / w], atol=1e-6
+    )
 
 
 def test_pyramid_anchors_get_config_round_trip():

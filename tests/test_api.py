@@ -1,4 +1,5 @@
 """Flask test-client tests of the HTTP API on a stub model (no TensorFlow)."""
+
 import base64
 import io
 import struct
@@ -10,14 +11,13 @@ import zlib
 import numpy as np
 import pytest
 from flask import Flask
+from mrcnn_api import Predictor, WeightsError, create_app, create_blueprint
+from mrcnn_api.__main__ import main as cli_main
+from mrcnn_api.errors import ApiError
+from mrcnn_api.imageio import decode_image
+from mrcnn_api.testing import StubModel
 from PIL import Image
 from pycocotools import mask as mask_utils
-
-from api import Predictor, WeightsError, create_app, create_blueprint
-from api.__main__ import main as cli_main
-from api.imageio import decode_image
-from api.errors import ApiError
-from api.testing import StubModel
 
 # ---------------------------------------------------------------- helpers
 
@@ -41,17 +41,24 @@ def jpeg_bytes(width=64, height=48):
 
 def png16_rgb_bytes(width, height, value):
     """A 16-bit-per-channel RGB PNG (Pillow cannot write one), every sample = value."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     row = b"\x00" + struct.pack(">H", value) * (3 * width)
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
 
 
 def post_multipart(client, data, filename="upload.bin", query=""):
-    return client.post("/predict" + query, data={"image": (io.BytesIO(data), filename)},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/predict" + query, data={"image": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
+    )
 
 
 def post_raw(client, data, content_type="image/jpeg", query="", headers=None):
@@ -259,13 +266,25 @@ def test_model_failure_is_json_500_and_server_recovers(stub):
 # ---------------------------------------------------------------- image modes
 
 
-@pytest.mark.parametrize("fmt,mode,mime", [
-    ("PNG", "L", "image/png"), ("PNG", "LA", "image/png"), ("PNG", "RGBA", "image/png"),
-    ("PNG", "P", "image/png"), ("PNG", "1", "image/png"), ("PNG", "I;16", "image/png"),
-    ("JPEG", "CMYK", "image/jpeg"), ("JPEG", "L", "image/jpeg"), ("GIF", "P", "image/gif"),
-    ("BMP", "RGB", "image/bmp"), ("TIFF", "RGB", "image/tiff"), ("TIFF", "CMYK", "image/tiff"),
-    ("WEBP", "RGB", "image/webp"), ("WEBP", "RGBA", "image/webp"),
-])
+@pytest.mark.parametrize(
+    "fmt,mode,mime",
+    [
+        ("PNG", "L", "image/png"),
+        ("PNG", "LA", "image/png"),
+        ("PNG", "RGBA", "image/png"),
+        ("PNG", "P", "image/png"),
+        ("PNG", "1", "image/png"),
+        ("PNG", "I;16", "image/png"),
+        ("JPEG", "CMYK", "image/jpeg"),
+        ("JPEG", "L", "image/jpeg"),
+        ("GIF", "P", "image/gif"),
+        ("BMP", "RGB", "image/bmp"),
+        ("TIFF", "RGB", "image/tiff"),
+        ("TIFF", "CMYK", "image/tiff"),
+        ("WEBP", "RGB", "image/webp"),
+        ("WEBP", "RGBA", "image/webp"),
+    ],
+)
 def test_modes_and_formats_accepted(client, fmt, mode, mime):
     image = rgb_image(40, 28).convert(mode) if mode not in ("I;16", "1") else Image.new(mode, (40, 28), 200)
     response = post_raw(client, encode(image, fmt), mime)
@@ -391,6 +410,7 @@ def fake_mrcnn_model(monkeypatch):
 
 def make_h5(path):
     import h5py
+
     with h5py.File(path, "w") as handle:
         handle.attrs["note"] = "test"
     return path
@@ -398,6 +418,7 @@ def make_h5(path):
 
 def test_predictor_from_weights(tmp_path, fake_mrcnn_model):
     import hashlib
+
     weights = make_h5(tmp_path / "tiny.h5")
     predictor = Predictor(weights, lazy=True)
     assert fake_mrcnn_model == []  # lazy: nothing loaded yet
@@ -437,8 +458,9 @@ def test_real_model_end_to_end(tmp_path, monkeypatch):
     from mrcnn.model import MaskRCNN
 
     monkeypatch.delenv("MRCNN_API_TOKEN", raising=False)
-    config = MobileConfig(NAME="tiny", NUM_CLASSES=2, IMAGES_PER_GPU=1, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128,
-                          DETECTION_MIN_CONFIDENCE=0.0)
+    config = MobileConfig(
+        NAME="tiny", NUM_CLASSES=2, IMAGES_PER_GPU=1, IMAGE_MIN_DIM=128, IMAGE_MAX_DIM=128, DETECTION_MIN_CONFIDENCE=0.0
+    )
     model = MaskRCNN("inference", config, str(tmp_path / "logs"))
     model.class_names = ["BG", "thing"]
     weights = tmp_path / "tiny.h5"

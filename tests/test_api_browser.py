@@ -3,6 +3,7 @@
 Needs Debian's chromium and chromium-driver. Skipped when they are missing, except under CI=true,
 where a missing browser is a failure. Saves docs/api_page.png (a screenshot for the README).
 """
+
 import os
 import shutil
 import tempfile
@@ -10,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mrcnn_api.testing import run_stub_server
 from PIL import Image, ImageDraw
-
-from api.testing import run_stub_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "api_page.png"
@@ -38,8 +38,11 @@ def balloon_scene(path, width=480, height=360):
     sky = np.linspace([120, 170, 235], [215, 235, 255], height).astype(np.uint8)
     image = Image.fromarray(np.repeat(sky[:, None, :], width, axis=1))
     draw = ImageDraw.Draw(image)
-    for (cx, cy, r, color) in [(120, 110, 55, (220, 40, 60)), (250, 170, 65, (250, 190, 30)),
-                               (380, 120, 50, (60, 120, 220))]:
+    for cx, cy, r, color in [
+        (120, 110, 55, (220, 40, 60)),
+        (250, 170, 65, (250, 190, 30)),
+        (380, 120, 50, (60, 120, 220)),
+    ]:
         draw.ellipse((cx - r, cy - r * 1.2, cx + r, cy + r * 1.2), fill=color)
         draw.line((cx, cy + r * 1.2, cx + 8, height), fill=(80, 80, 80), width=2)
     image.save(path, format="JPEG", quality=92)
@@ -55,9 +58,16 @@ def driver():
     profile = tempfile.mkdtemp(prefix="mrcnn-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1200,900",
-                 f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--window-size=1200,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.set_page_load_timeout(30)
@@ -81,8 +91,11 @@ def test_upload_shows_overlay_and_percentages(driver, tmp_path):
         driver.find_element(By.ID, "submit").click()
         wait = WebDriverWait(driver, 20)
         wait.until(EC.visibility_of_element_located((By.ID, "result")))
-        wait.until(lambda d: d.execute_script(
-            "var i = document.getElementById('overlay'); return i.complete && i.naturalWidth > 0;"))
+        wait.until(
+            lambda d: d.execute_script(
+                "var i = document.getElementById('overlay'); return i.complete && i.naturalWidth > 0;"
+            )
+        )
 
         overlay = driver.find_element(By.ID, "overlay")
         assert overlay.get_attribute("src").startswith("data:image/png;base64,")

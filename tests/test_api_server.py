@@ -1,4 +1,5 @@
 """The real waitress server (stub model, subprocess on 127.0.0.1, free port) over HTTP with urllib."""
+
 import io
 import json
 import subprocess
@@ -9,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from mrcnn_api.testing import run_stub_server
 from PIL import Image
-
-from api.testing import run_stub_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 20
@@ -26,8 +26,10 @@ def jpeg(width, height, color):
 def multipart(field, filename, data, content_type="image/jpeg"):
     """(body, Content-Type header) of a multipart/form-data request with one file."""
     boundary = "----mrcnn-test-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -61,6 +63,7 @@ def test_health_and_page(server):
 
 def test_concurrent_predictions(server):
     """4 client threads x 3 requests each, images of different sizes; every answer matches its image."""
+
     def worker(index):
         results = []
         for j in range(3):
@@ -91,9 +94,12 @@ def test_png_format_headers(server):
 
 
 def test_bad_requests_then_still_serving(server):
-    for data, ctype, code in [(b"plain text", "text/plain", 415), (b"", "image/png", 400),
-                              (b"not an image at all", "image/png", 422),
-                              (jpeg(200, 200, (1, 2, 3))[:300], "image/jpeg", 422)]:
+    for data, ctype, code in [
+        (b"plain text", "text/plain", 415),
+        (b"", "image/png", 400),
+        (b"not an image at all", "image/png", 422),
+        (jpeg(200, 200, (1, 2, 3))[:300], "image/jpeg", 422),
+    ]:
         status, headers, body = request(server + "predict", data, ctype)
         assert status == code and headers.get_content_type() == "application/json"
         assert json.loads(body)["code"] == code
@@ -116,8 +122,13 @@ def test_cli_bad_weights_exit_code_2(tmp_path):
     corrupt = tmp_path / "corrupt.h5"
     corrupt.write_bytes(b"\x00" * 100)
     for path in (tmp_path / "missing.h5", corrupt):
-        done = subprocess.run([sys.executable, "-m", "api", "--weights", str(path), "--port", "0"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "api", "--weights", str(path), "--port", "0"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and path.name in done.stderr
         assert "Traceback" not in done.stderr and done.stdout == ""

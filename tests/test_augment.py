@@ -1,4 +1,5 @@
 """Built-in augmenters and the albumentations / imgaug adapters keep image and masks aligned."""
+
 import sys
 import types
 
@@ -32,7 +33,7 @@ H, W = 48, 64
 def scene(seed=0):
     """Image whose red channel is 255 exactly on mask 0 and green exactly on mask 1; blue is noise."""
     rows, cols = np.mgrid[:H, :W]
-    disc = (rows - 18) ** 2 + (cols - 20) ** 2 < 10 ** 2
+    disc = (rows - 18) ** 2 + (cols - 20) ** 2 < 10**2
     box = (rows >= 24) & (rows < 42) & (cols >= 36) & (cols < 58)
     masks = np.stack([disc, box], axis=-1)
     image = np.zeros((H, W, 3), np.uint8)
@@ -97,7 +98,7 @@ def test_affine_rotates_counter_clockwise_about_the_centre():
     np.testing.assert_array_equal(same_image, image)
     np.testing.assert_array_equal(same_masks, masks)
     rows, cols = np.mgrid[:H, :W]
-    centred = ((rows - H / 2 + 0.5) ** 2 + (cols - W / 2 + 0.5) ** 2 < 8 ** 2)[..., None]
+    centred = ((rows - H / 2 + 0.5) ** 2 + (cols - W / 2 + 0.5) ** 2 < 8**2)[..., None]
     zoomed = as_augmenter(Affine(scale=(2.0, 2.0)))(image, centred, np.random.default_rng(0))[1]
     assert 3.8 < zoomed.sum() / centred.sum() < 4.2  # Area grows by scale squared, about the centre.
     np.testing.assert_array_equal(zoomed, zoomed[::-1, ::-1])  # Still centred (symmetric).
@@ -182,6 +183,7 @@ def test_bad_parameters():
 
 
 # ---------------------------------------------------------------- adapters and validation
+
 
 def test_albumentations_horizontal_flip():
     augment = as_augmenter(A.HorizontalFlip(p=1.0))

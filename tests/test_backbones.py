@@ -1,4 +1,5 @@
 """Backbone registry: one shared harness over every registered backbone, plus registry and weights tests."""
+
 import math
 import re
 from pathlib import Path
@@ -9,11 +10,17 @@ import numpy as np
 import pytest
 
 from mrcnn import backbones
-from mrcnn.weights import h5 as weights_io
-from mrcnn.backbones import (Backbone, PixelNormalization, UnknownBackboneError, build_backbone, list_backbones,
-                             register_backbone)
-from mrcnn.backbones import registry
+from mrcnn.backbones import (
+    Backbone,
+    PixelNormalization,
+    UnknownBackboneError,
+    build_backbone,
+    list_backbones,
+    register_backbone,
+    registry,
+)
 from mrcnn.backbones import weights as weights_module
+from mrcnn.weights import h5 as weights_io
 
 HEIGHT, WIDTH = 96, 128
 SHARED = weights_module.SHARED_WEIGHTS_DIR
@@ -49,6 +56,7 @@ def weighted_layers(model):
 
 
 # ---------------------------------------------------------------- shared harness over the registry
+
 
 def test_builtin_names_are_registered():
     assert {"resnet50", "resnet101", "mobilenet_v1", "mobilenet_v2"} <= set(list_backbones())
@@ -115,11 +123,12 @@ def test_stage_patterns_partition_the_layers(cache, name):
     for stage, tap in zip((2, 3, 4, 5), model.output_names):
         assert stages[tap] == [stage], (tap, stage)
     three_plus = backbone.trainable_pattern(3)
-    assert not any(re.fullmatch(three_plus, n) for n in names[:first + 1])
+    assert not any(re.fullmatch(three_plus, n) for n in names[: first + 1])
     assert re.fullmatch(three_plus, model.output_names[1])
 
 
 # ---------------------------------------------------------------- normalisation layer
+
 
 def test_pixel_normalization_values_and_config():
     caffe = backbones.normalize.caffe_normalization()
@@ -136,6 +145,7 @@ def test_pixel_normalization_values_and_config():
 
 
 # ---------------------------------------------------------------- registry
+
 
 def tiny_builder(input_shape=(None, None, 3), weights=None, train_bn=False, width=4):
     image = keras.Input(input_shape, name="tiny_image")
@@ -203,6 +213,7 @@ def test_backbone_checks_its_metadata():
 
 # ---------------------------------------------------------------- weights
 
+
 @pytest.fixture
 def no_weight_dirs(monkeypatch, tmp_path):
     """Every search folder empty: $MRCNN_WEIGHTS_DIR, shared/weights and ~/.keras/models."""
@@ -215,12 +226,15 @@ def no_weight_dirs(monkeypatch, tmp_path):
     return dirs
 
 
-@pytest.mark.parametrize("name, options, file_name", [
-    ("resnet50", {}, "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    ("resnet101", {}, "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    ("mobilenet_v1", {"alpha": 1.0}, "mobilenet_1_0_224_tf_no_top.h5"),
-    ("mobilenet_v2", {"alpha": 0.35}, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"),
-])
+@pytest.mark.parametrize(
+    "name, options, file_name",
+    [
+        ("resnet50", {}, "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+        ("resnet101", {}, "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+        ("mobilenet_v1", {"alpha": 1.0}, "mobilenet_1_0_224_tf_no_top.h5"),
+        ("mobilenet_v2", {"alpha": 0.35}, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"),
+    ],
+)
 def test_missing_imagenet_file_says_where_it_looked(no_weight_dirs, name, options, file_name):
     with pytest.raises(FileNotFoundError) as info:
         build_backbone(name, weights="imagenet", **options)
@@ -286,8 +300,9 @@ def test_shipped_mobilenet_v1_imagenet_weights_load(monkeypatch, alpha):
     assert assert_model_equals_h5(backbone.model, path) == 54  # 27 convolutions + 27 BatchNorms.
     variance = np.asarray(backbone.model.get_layer("conv_pw_13_bn").moving_variance)
     assert not np.allclose(variance, 1.0)  # Trained statistics, not the initial ones.
-    assert not any(layer.trainable for layer in backbone.model.layers
-                   if isinstance(layer, keras.layers.BatchNormalization))
+    assert not any(
+        layer.trainable for layer in backbone.model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
 
 
 def test_weights_path_loads_by_name_and_checks_shapes():

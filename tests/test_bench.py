@@ -1,4 +1,5 @@
 """bench/bench.py: options, configs, ratios, report, and a --quick run's JSON layout (not its timings)."""
+
 import json
 import os
 import subprocess
@@ -55,17 +56,35 @@ def test_missing_reference_tool_is_a_clear_error(bench, tmp_path, monkeypatch):
 
 def _result(bench):
     configs = {
-        "r101": {"reference_ms": 200.0, "params": 63_000_000,
-                 "detect": {"512": {"ms": 500.0, "mold_ms": 10.0, "network_ms": 400.0, "unmold_ms": 90.0,
-                                    "unmold_100_masks_ms": 100.0, "detect_100_masks_ms": 510.0}},
-                 "train_step": {"all": {"ms": 2000.0}, "heads": {"ms": 1000.0}},
-                 "batch": {"1": {"ms": 500.0}, "2": {"ms": 450.0}}},
-        "mobile": {"params": 3_000_000, "detect": {"512": {"ms": 120.0, "mold_ms": 5.0, "network_ms": 60.0,
-                                                             "unmold_ms": 55.0}},
-                   "peak_rss": {"mb": 900.0, "size": 512, "detects": 10}},
+        "r101": {
+            "reference_ms": 200.0,
+            "params": 63_000_000,
+            "detect": {
+                "512": {
+                    "ms": 500.0,
+                    "mold_ms": 10.0,
+                    "network_ms": 400.0,
+                    "unmold_ms": 90.0,
+                    "unmold_100_masks_ms": 100.0,
+                    "detect_100_masks_ms": 510.0,
+                }
+            },
+            "train_step": {"all": {"ms": 2000.0}, "heads": {"ms": 1000.0}},
+            "batch": {"1": {"ms": 500.0}, "2": {"ms": 450.0}},
+        },
+        "mobile": {
+            "params": 3_000_000,
+            "detect": {"512": {"ms": 120.0, "mold_ms": 5.0, "network_ms": 60.0, "unmold_ms": 55.0}},
+            "peak_rss": {"mb": 900.0, "size": 512, "detects": 10},
+        },
     }
-    return {"sizes": [512], "batch_sizes": [1, 2], "train_size": 512, "peers": bench.PEERS,
-            "configs": bench.add_ratios(configs, ref=200.0)}
+    return {
+        "sizes": [512],
+        "batch_sizes": [1, 2],
+        "train_size": 512,
+        "peers": bench.PEERS,
+        "configs": bench.add_ratios(configs, ref=200.0),
+    }
 
 
 def test_ratios_targets_and_table(bench):
@@ -100,8 +119,9 @@ def test_write_json_is_atomic(bench, tmp_path):
 def test_quick_run_writes_the_documented_json(tmp_path):
     out = tmp_path / "quick.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=600, env=env
+    )
     if done.returncode == 2 and "reference_ms.py" in done.stderr:
         pytest.skip(done.stderr.strip())
     assert done.returncode == 0, done.stderr[-3000:]
@@ -114,9 +134,22 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     assert isinstance(mobile["params"], int) and mobile["params"] > 0
     assert mobile["reference_ms"] == result["reference_ms"]
     detect = mobile["detect"]["128"]
-    for key in ("ms", "min_ms", "mold_ms", "network_ms", "unmold_ms", "x_ref", "mold_x_ref", "network_x_ref",
-                "unmold_x_ref", "network_detections_per_image", "detections_per_image", "unmold_100_masks_ms",
-                "detect_100_masks_ms", "detect_100_masks_x_ref"):
+    for key in (
+        "ms",
+        "min_ms",
+        "mold_ms",
+        "network_ms",
+        "unmold_ms",
+        "x_ref",
+        "mold_x_ref",
+        "network_x_ref",
+        "unmold_x_ref",
+        "network_detections_per_image",
+        "detections_per_image",
+        "unmold_100_masks_ms",
+        "detect_100_masks_ms",
+        "detect_100_masks_x_ref",
+    ):
         assert isinstance(detect[key], float), key
     assert detect["network_detections_per_image"] == 100  # Every slot is filled.
     assert detect["ms"] == pytest.approx(detect["mold_ms"] + detect["network_ms"] + detect["unmold_ms"], rel=0.5)

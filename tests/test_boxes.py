@@ -1,4 +1,5 @@
 """Tests for mrcnn.modeling.boxes: encode/decode, clipping of wild deltas, IoU against a loop reference."""
+
 import keras
 import numpy as np
 from references import iou_reference
@@ -36,8 +37,9 @@ def test_encode_decode_round_trip_with_batch_dims():
     np.testing.assert_allclose(np_(boxes.decode(anchors, deltas, STD)), targets, rtol=1e-4, atol=1e-3)
     # And the other way: decode then encode gives back moderate deltas.
     some = rng.normal(0, 1, (2, 50, 4)).astype(np.float32)
-    np.testing.assert_allclose(np_(boxes.encode(anchors, boxes.decode(anchors, some, STD), STD)), some,
-                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        np_(boxes.encode(anchors, boxes.decode(anchors, some, STD), STD)), some, rtol=1e-3, atol=1e-3
+    )
 
 
 def test_decode_clips_huge_log_scale_deltas():
@@ -57,12 +59,14 @@ def test_decode_clips_huge_log_scale_deltas():
 def test_iou_matches_loop_reference_with_zero_area_boxes():
     rng = np.random.default_rng(1)
     a = random_boxes(rng, (7,), high=30.0)
-    b = np.concatenate([
-        random_boxes(rng, (5,), high=30.0),
-        a[:2],  # identical boxes -> IoU 1
-        [[10.0, 10.0, 10.0, 20.0], [5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 0.0]],  # zero area
-        [[20.0, 20.0, 10.0, 10.0]],  # inverted (negative extent) counts as empty
-    ]).astype(np.float32)
+    b = np.concatenate(
+        [
+            random_boxes(rng, (5,), high=30.0),
+            a[:2],  # identical boxes -> IoU 1
+            [[10.0, 10.0, 10.0, 20.0], [5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 0.0]],  # zero area
+            [[20.0, 20.0, 10.0, 10.0]],  # inverted (negative extent) counts as empty
+        ]
+    ).astype(np.float32)
     got = np_(boxes.iou(a, b))
     expected = iou_reference(a, b)
     assert got.shape == (7, 11)

@@ -1,10 +1,10 @@
 """The weights the API serves by default load on their own and find balloons."""
+
 import io
 from pathlib import Path
 
 import pytest
-
-from api import DEFAULT_WEIGHTS, create_app
+from mrcnn_api import DEFAULT_WEIGHTS, create_app
 
 BALLOON_VAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "balloon" / "val"
 

@@ -1,4 +1,5 @@
 """backbones/compare.py: options, per-row configs, the table and README markers, and a --quick run's outputs."""
+
 import json
 import os
 import subprocess
@@ -29,15 +30,32 @@ def test_parse_args_quick_and_defaults(compare, balloon, tmp_path):
     assert (quick.epochs, quick.steps, quick.limit, quick.image_size) == (1, 1, 2, 128)
     assert quick.backbones == list(compare.QUICK_VARIANTS) and len(quick.backbones) == 2
     assert Path(quick.out) == tmp_path / "quick" / "results"  # A smoke run never replaces the study.
-    full = compare.parse_args(["--dataset", str(balloon), "--backbones", "resnet50,mobilenet_v2", "mobilenet_v1_a025",
-                               "--out", str(tmp_path / "res")])
+    full = compare.parse_args(
+        [
+            "--dataset",
+            str(balloon),
+            "--backbones",
+            "resnet50,mobilenet_v2",
+            "mobilenet_v1_a025",
+            "--out",
+            str(tmp_path / "res"),
+        ]
+    )
     assert full.backbones == ["resnet50", "mobilenet_v2", "mobilenet_v1_a025"]
     assert full.sizes == [512, 1024] and full.image_size == 512
     assert Path(full.readme) == tmp_path / "README.md"
 
 
-@pytest.mark.parametrize("bad", [["--image-size", "500"], ["--sizes", "512,x"], ["--epochs", "0"],
-                                 ["--backbones", "vgg16"], ["--dataset", "/nowhere"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--image-size", "500"],
+        ["--sizes", "512,x"],
+        ["--epochs", "0"],
+        ["--backbones", "vgg16"],
+        ["--dataset", "/nowhere"],
+    ],
+)
 def test_parse_args_rejects_bad_options(compare, balloon, bad, capsys):
     argv = ["--dataset", str(balloon)] + bad if bad[0] != "--dataset" else bad
     with pytest.raises(SystemExit):
@@ -48,7 +66,10 @@ def test_parse_args_rejects_bad_options(compare, balloon, bad, capsys):
 def test_rows_state_init_widths_and_epochs(compare):
     variants = compare.VARIANTS
     assert {n for n, v in variants.items() if v.weights == "imagenet"} == {
-        "mobilenet_v1_a075", "mobilenet_v1_a075_full", "mobilenet_v1_a025"}
+        "mobilenet_v1_a075",
+        "mobilenet_v1_a075_full",
+        "mobilenet_v1_a025",
+    }
     assert [n for n, v in variants.items() if v.widths == "full"] == ["mobilenet_v1_a075_full"]
     assert compare.variant_epochs(variants["resnet101"], 8) == 4
     assert compare.variant_epochs(variants["mobilenet_v2"], 8) == 8
@@ -57,8 +78,9 @@ def test_rows_state_init_widths_and_epochs(compare):
 
 def test_study_config_widths_anchors_and_bn(compare):
     slim = compare.study_config(compare.VARIANTS["mobilenet_v1_a075"], 512, 30)
-    full = compare.study_config(compare.VARIANTS["mobilenet_v1_a075_full"], 384, 30, inference=True,
-                                min_confidence=0.05)
+    full = compare.study_config(
+        compare.VARIANTS["mobilenet_v1_a075_full"], 384, 30, inference=True, min_confidence=0.05
+    )
     assert (slim.TOP_DOWN_PYRAMID_SIZE, slim.RPN_CONV_CHANNELS, slim.MASK_HEAD_CONVS) == (64, 64, 2)
     assert (full.TOP_DOWN_PYRAMID_SIZE, full.RPN_CONV_CHANNELS, full.MASK_HEAD_CONVS) == (256, 512, 4)
     assert tuple(slim.RPN_ANCHOR_SCALES) == (16, 32, 64, 128, 256)
@@ -76,27 +98,57 @@ def test_step_summary_skips_tracing_batch(compare):
 
 
 def _result(compare):
-    row = {"name": "mobilenet_v1_a075", **compare.dataclasses.asdict(compare.VARIANTS["mobilenet_v1_a075"]),
-           "epochs": 8, "images_seen": 480, "params": 2_500_000, "weights_mb": 10.2,
-           "detect": {"512": {"ms": 80.0}, "1024": {"ms": 200.0}}, "train_step_ms": 400.0, "peak_rss_mb": 1500.0,
-           "mask_AP50": 0.8, "mask_AP": 0.5, "box_AP50": 0.82, "box_AP": 0.55, "timing_image_shape": [768, 1024, 3],
-           "reference_ms": 200.0,
-           "load_average_start_end": [2.1, 2.0]}
+    row = {
+        "name": "mobilenet_v1_a075",
+        **compare.dataclasses.asdict(compare.VARIANTS["mobilenet_v1_a075"]),
+        "epochs": 8,
+        "images_seen": 480,
+        "params": 2_500_000,
+        "weights_mb": 10.2,
+        "detect": {"512": {"ms": 80.0}, "1024": {"ms": 200.0}},
+        "train_step_ms": 400.0,
+        "peak_rss_mb": 1500.0,
+        "mask_AP50": 0.8,
+        "mask_AP": 0.5,
+        "box_AP50": 0.82,
+        "box_AP": 0.55,
+        "timing_image_shape": [768, 1024, 3],
+        "reference_ms": 200.0,
+        "load_average_start_end": [2.1, 2.0],
+    }
     short = dict(row, name="resnet101", backbone="resnet101", label="ResNet-101", weights="scratch", epochs=4)
-    failed = {"name": "resnet50", **compare.dataclasses.asdict(compare.VARIANTS["resnet50"]), "error": "exit 1: boom|x",
-              "load_average_start_end": [3.0, 2.0]}
+    failed = {
+        "name": "resnet50",
+        **compare.dataclasses.asdict(compare.VARIANTS["resnet50"]),
+        "error": "exit 1: boom|x",
+        "load_average_start_end": [3.0, 2.0],
+    }
     rows = [compare.add_ratios(r, 200.0) for r in (row, short, failed)]
-    return {"rows": rows, "sizes": [512, 1024], "epochs": 8, "runs": 7, "warmup": 2, "budget": "Budget: test.",
-            "reference_ms": 200.0, "seconds": 60, "rows_seconds": 1800, "quick": False,
-            "machine": {"cpu_count": 2}, "date": "today", "image_size": 512}
+    return {
+        "rows": rows,
+        "sizes": [512, 1024],
+        "epochs": 8,
+        "runs": 7,
+        "warmup": 2,
+        "budget": "Budget: test.",
+        "reference_ms": 200.0,
+        "seconds": 60,
+        "rows_seconds": 1800,
+        "quick": False,
+        "machine": {"cpu_count": 2},
+        "date": "today",
+        "image_size": 512,
+    }
 
 
 def test_table_rows_ratios_and_failures(compare):
     table = compare.markdown_table(_result(compare))
     lines = table.splitlines()
     assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == lines[4].count("|")
-    assert ("| mobilenet_v1_a075 | MobileNet v1 α0.75 (the mobile config) | ImageNet | slim | 8 (480) | 2.50 | 10.2 "
-            "| 80 (0.40×) | 200 (1.00×) | 0.40 (2.0×) | 1500 | 0.800 | 0.500 | 0.820 | 0.550 |") in table
+    assert (
+        "| mobilenet_v1_a075 | MobileNet v1 α0.75 (the mobile config) | ImageNet | slim | 8 (480) | 2.50 | 10.2 "
+        "| 80 (0.40×) | 200 (1.00×) | 0.40 (2.0×) | 1500 | 0.800 | 0.500 | 0.820 | 0.550 |"
+    ) in table
     assert "| resnet101 | ResNet-101 | scratch | slim | 4 (480) **fewer** |" in table
     assert "failed: exit 1: boom/x" in table and "1024×768 px" in table and "its own row's): 200, 200 ms" in table
     assert "row's start: 2.1, 2.1, 3.0" in table and "took 30.0 min in all (this invocation 1.0 min" in table
@@ -137,19 +189,47 @@ def test_plot_writes_png(compare, tmp_path):
 def test_quick_run_writes_json_png_and_table(balloon, tmp_path):
     out = tmp_path / "results"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, str(COMPARE), "--quick", "--dataset", str(balloon), "--out", str(out),
-                           "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(COMPARE),
+            "--quick",
+            "--dataset",
+            str(balloon),
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
     assert result["quick"] is True and result["reference_ms"] > 0 and result["sizes"] == [128, 256]
     assert [row["name"] for row in result["rows"]] == ["mobilenet_v1_a025", "mobilenet_v2"]
     for row in result["rows"]:
-        assert {"params", "weights_mb", "detect", "train_step_ms", "train_step_x_ref", "peak_rss_mb", "mask_AP50",
-                "mask_AP", "box_AP50", "box_AP", "images_seen", "epochs"} <= set(row)
+        assert {
+            "params",
+            "weights_mb",
+            "detect",
+            "train_step_ms",
+            "train_step_x_ref",
+            "peak_rss_mb",
+            "mask_AP50",
+            "mask_AP",
+            "box_AP50",
+            "box_AP",
+            "images_seen",
+            "epochs",
+        } <= set(row)
         assert set(row["detect"]) == {"128", "256"} and row["detect"]["128"]["x_ref"] > 0
         assert row["images_seen"] == 2 and row["params"] > 0 and row["peak_rss_mb"] > 100 and row["reference_ms"] > 0
         assert 0 <= row["mask_AP50"] <= 1 and Path(row["weights_file"]).stat().st_size == pytest.approx(
-            row["weights_mb"] * 2**20)
+            row["weights_mb"] * 2**20
+        )
     assert (out / "speed_vs_ap.png").read_bytes()[:4] == b"\x89PNG"
     readme = (tmp_path / "README.md").read_text()
     assert "| mobilenet_v2 | MobileNetV2 α1.0 | scratch | slim |" in readme and "--quick run" in readme
@@ -166,7 +246,8 @@ def test_ablation_rows_change_one_thing_each(compare, balloon):
     assert base.TOP_DOWN_PYRAMID_SIZE == BalloonConfig.TOP_DOWN_PYRAMID_SIZE  # Balloon's own widths.
     assert base.IMAGE_MAX_DIM == args.image_size == 512
     assert tuple(base.RPN_ANCHOR_SCALES) == tuple(
-        round(s * 512 / BalloonConfig.IMAGE_MAX_DIM) for s in BalloonConfig.RPN_ANCHOR_SCALES)
+        round(s * 512 / BalloonConfig.IMAGE_MAX_DIM) for s in BalloonConfig.RPN_ANCHOR_SCALES
+    )
     assert tuple(config["anchors_x2"].RPN_ANCHOR_SCALES) == tuple(2 * s for s in base.RPN_ANCHOR_SCALES)
     assert config["rois_32"].TRAIN_ROIS_PER_IMAGE == 32 and base.TRAIN_ROIS_PER_IMAGE != 32
     assert config["size_384"].IMAGE_MAX_DIM == 384
@@ -178,7 +259,9 @@ def test_ablation_rows_change_one_thing_each(compare, balloon):
 def test_rows_from_a_fixed_starting_point(compare, balloon, tmp_path):
     start = tmp_path / "start.h5"
     start.write_bytes(b"")
-    args = compare.parse_args(["--dataset", str(balloon), "--backbones", "ablation", "--init", str(start), "--epochs", "4"])
+    args = compare.parse_args(
+        ["--dataset", str(balloon), "--backbones", "ablation", "--init", str(start), "--epochs", "4"]
+    )
     heads, base = compare.ABLATION["heads_only"], compare.ABLATION["base"]
     assert compare.row_stages(base, args, 0.01) == [(4, "all", 0.002)]
     assert compare.row_stages(heads, args, 0.01) == [(4, "heads", 0.002)]

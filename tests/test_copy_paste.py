@@ -1,10 +1,11 @@
 """Copy-paste augmentation: pixels and masks stay consistent, the window is respected, bad settings fail."""
+
 import numpy as np
 import pytest
+from tiny import TinyConfig, shapes
 
 from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator, load_image_gt
-from tiny import TinyConfig, shapes
 
 
 def _square(size, y1, x1, y2, x2):
@@ -43,9 +44,11 @@ def test_pasted_pixels_line_up_with_their_mask_plain_or_mirrored():
     source = donor_image[8:24, 8:40]
     flips = set()
     for seed in range(8):
-        image, masks, _ = CopyPaste(1.0, scale=(1.0, 1.0))(*_target(), (0, 0, 64, 64), donor, np.random.default_rng(seed))
+        image, masks, _ = CopyPaste(1.0, scale=(1.0, 1.0))(
+            *_target(), (0, 0, 64, 64), donor, np.random.default_rng(seed)
+        )
         ys, xs = np.nonzero(masks[:, :, 1])
-        patch = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        patch = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         mirrored = np.array_equal(patch, source[:, ::-1])
         assert mirrored or np.array_equal(patch, source)
         flips.add(mirrored)
@@ -101,7 +104,8 @@ def test_training_examples_gain_instances_from_other_images():
 def test_generator_skips_copy_paste_for_no_augmentation_sources():
     data = shapes(count=3)
     source = data.image_info[0]["source"]
-    generator = DataGenerator(data, TinyConfig(), shuffle=False, copy_paste=CopyPaste(1.0),
-                              no_augmentation_sources=[source])
+    generator = DataGenerator(
+        data, TinyConfig(), shuffle=False, copy_paste=CopyPaste(1.0), no_augmentation_sources=[source]
+    )
     plain = DataGenerator(data, TinyConfig(), shuffle=False)
     np.testing.assert_array_equal(generator[0][0]["image"], plain[0][0]["image"])

@@ -1,10 +1,11 @@
 """The training data pipeline: batch contract, padding, augmentation, clear annotation errors."""
+
 import numpy as np
 import pytest
+from tiny import TinyConfig, shapes
 
 from mrcnn.data import augment
 from mrcnn.data.generator import AnnotationError, DataGenerator, load_image_gt
-from tiny import TinyConfig, shapes
 
 
 def test_batch_contract():

@@ -1,4 +1,5 @@
 """CocoDataset: COCO instances json (polygons, uncompressed and compressed RLE, crowd) → masks."""
+
 import contextlib
 import io
 import json
@@ -44,10 +45,20 @@ def coco_files(tmp_path):
     images = [{"id": i, "file_name": f"{i}.png", "height": H, "width": W} for i in (1, 2, 3)]
     anns = [
         {"id": 10, "image_id": 1, "category_id": 3, "iscrowd": 0, "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]},
-        {"id": 11, "image_id": 1, "category_id": 7, "iscrowd": 0,
-         "segmentation": compressed_rle(box_mask(6, 6, 9, 12))},
-        {"id": 12, "image_id": 1, "category_id": 7, "iscrowd": 1,
-         "segmentation": uncompressed_rle(box_mask(0, 10, 4, 16))},
+        {
+            "id": 11,
+            "image_id": 1,
+            "category_id": 7,
+            "iscrowd": 0,
+            "segmentation": compressed_rle(box_mask(6, 6, 9, 12)),
+        },
+        {
+            "id": 12,
+            "image_id": 1,
+            "category_id": 7,
+            "iscrowd": 1,
+            "segmentation": uncompressed_rle(box_mask(0, 10, 4, 16)),
+        },
         {"id": 13, "image_id": 2, "category_id": 9, "iscrowd": 0, "segmentation": [[0, 0, 3, 0, 3, 3]]},
     ]
     path = tmp_path / "instances.json"
@@ -146,8 +157,12 @@ def test_round_trip_masks_give_ap_1(shared_dir):
     dets = []
     for image_id in dataset.image_ids:
         masks, class_ids = dataset.load_mask(image_id)
-        result = {"rois": utils.extract_bboxes(masks), "class_ids": class_ids,
-                  "scores": np.ones(len(class_ids), np.float32), "masks": masks}
+        result = {
+            "rois": utils.extract_bboxes(masks),
+            "class_ids": class_ids,
+            "scores": np.ones(len(class_ids), np.float32),
+            "masks": masks,
+        }
         dets += detections_to_coco(dataset.image_info[image_id]["id"], result, category_map)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(path))

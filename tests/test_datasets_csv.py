@@ -1,4 +1,5 @@
 """CsvPolygonDataset: filename,class,points rows → polygons → masks."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -49,14 +50,17 @@ def test_fixed_class_order(image_dir):
         load(image_dir, GOOD, class_names=["dog"])
 
 
-@pytest.mark.parametrize("row, message", [
-    ("a.png,dog,1 2 3 4 5", "even count of at least 6"),
-    ("a.png,dog,1 2 3 4", "even count of at least 6"),
-    ("a.png,dog,1 2 x 4 5 6", "points must be numbers"),
-    ("a.png,dog", "expected 3 fields"),
-    ("a.png,,1 2 3 4 5 6", "filename and class must not be empty"),
-    ("nope.png,dog,1 2 3 4 5 6", "image file"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("a.png,dog,1 2 3 4 5", "even count of at least 6"),
+        ("a.png,dog,1 2 3 4", "even count of at least 6"),
+        ("a.png,dog,1 2 x 4 5 6", "points must be numbers"),
+        ("a.png,dog", "expected 3 fields"),
+        ("a.png,,1 2 3 4 5 6", "filename and class must not be empty"),
+        ("nope.png,dog,1 2 3 4 5 6", "image file"),
+    ],
+)
 def test_bad_row_names_line(image_dir, row, message):
     with pytest.raises(DatasetError) as err:
         load(image_dir, GOOD + row + "\n")

@@ -1,4 +1,5 @@
 """ViaDataset: VIA 1.x/2.x region json → polygons → masks."""
+
 import json
 
 import numpy as np
@@ -53,8 +54,10 @@ def test_polygon_masks_from_dict_and_list_regions(image_dir, as_dict):
 
 
 def test_classes_from_region_attribute_and_fixed_order(image_dir):
-    data = {**entry("a.png", [region(SQUARE, kind="dog"), region(SQUARE, kind="cat")]),
-            **entry("b.png", [region(SQUARE, kind={"cat": True, "dog": False})])}
+    data = {
+        **entry("a.png", [region(SQUARE, kind="dog"), region(SQUARE, kind="cat")]),
+        **entry("b.png", [region(SQUARE, kind={"cat": True, "dog": False})]),
+    }
     dataset = load(image_dir, data, class_attribute="kind")
     assert dataset.class_names == ["BG", "cat", "dog"]
     assert dataset.load_mask(0)[1].tolist() == [2, 1]
@@ -65,10 +68,12 @@ def test_classes_from_region_attribute_and_fixed_order(image_dir):
 
 
 def test_rect_circle_ellipse_and_clipping(image_dir):
-    shapes = [{"name": "rect", "x": 1, "y": 2, "width": 5, "height": 4},
-              {"name": "circle", "cx": 15, "cy": 10, "r": 4},
-              {"name": "ellipse", "cx": 15, "cy": 10, "rx": 6, "ry": 3, "theta": 0},
-              {"name": "polygon", "all_points_x": [25, 40, 40, 25], "all_points_y": [-5, -5, 4, 4]}]
+    shapes = [
+        {"name": "rect", "x": 1, "y": 2, "width": 5, "height": 4},
+        {"name": "circle", "cx": 15, "cy": 10, "r": 4},
+        {"name": "ellipse", "cx": 15, "cy": 10, "rx": 6, "ry": 3, "theta": 0},
+        {"name": "polygon", "all_points_x": [25, 40, 40, 25], "all_points_y": [-5, -5, 4, 4]},
+    ]
     masks, _ = load(image_dir, entry("a.png", [region(s) for s in shapes])).load_mask(0)
     areas = masks.sum(axis=(0, 1))
     assert areas[0] == 20
@@ -86,16 +91,21 @@ def test_via2_project_file_and_skip_empty(image_dir):
     assert masks.shape == (H, W, 0) and class_ids.shape == (0,)
 
 
-@pytest.mark.parametrize("regions, message", [
-    ([region({"name": "polygon", "all_points_x": [1, 2, 3]})], "polygon has no all_points_x / all_points_y"),
-    ([region({"name": "polygon", "all_points_x": [1, 2, 3], "all_points_y": [1, 2]})],
-     "polygon has 3 all_points_x but 2 all_points_y values"),
-    ([region({"name": "polygon", "all_points_x": [1, 2], "all_points_y": [1, 2]})], "at least 3 points"),
-    ([region({"name": "polygon", "all_points_x": [1, "a", 3], "all_points_y": [1, 2, 3]})], "list of numbers"),
-    ([region({"name": "point", "cx": 1, "cy": 2})], "unsupported shape 'point'"),
-    ([region({"name": "rect", "x": 1, "y": 2, "width": 5})], "rect needs a number for 'height'"),
-    ([region(SQUARE, other="x")], "region_attributes['kind'] must name one class"),
-])
+@pytest.mark.parametrize(
+    "regions, message",
+    [
+        ([region({"name": "polygon", "all_points_x": [1, 2, 3]})], "polygon has no all_points_x / all_points_y"),
+        (
+            [region({"name": "polygon", "all_points_x": [1, 2, 3], "all_points_y": [1, 2]})],
+            "polygon has 3 all_points_x but 2 all_points_y values",
+        ),
+        ([region({"name": "polygon", "all_points_x": [1, 2], "all_points_y": [1, 2]})], "at least 3 points"),
+        ([region({"name": "polygon", "all_points_x": [1, "a", 3], "all_points_y": [1, 2, 3]})], "list of numbers"),
+        ([region({"name": "point", "cx": 1, "cy": 2})], "unsupported shape 'point'"),
+        ([region({"name": "rect", "x": 1, "y": 2, "width": 5})], "rect needs a number for 'height'"),
+        ([region(SQUARE, other="x")], "region_attributes['kind'] must name one class"),
+    ],
+)
 def test_malformed_region_names_file_image_and_region(image_dir, regions, message):
     data = entry("a.png", [region(SQUARE, kind="cat")] + regions)
     with pytest.raises(DatasetError) as err:
@@ -105,13 +115,16 @@ def test_malformed_region_names_file_image_and_region(image_dir, regions, messag
     assert "via_region_data.json" in text and "image 'a.png123'" in text and "region 1" in text
 
 
-@pytest.mark.parametrize("data, message", [
-    ("{not json", "not valid JSON"),
-    ([1, 2], "expected a JSON object"),
-    ({"x": {"regions": []}}, "image 'x': entry needs a 'filename'"),
-    (entry("a.png", "oops"), "'regions' must be a list or an object"),
-    (entry("missing.png", [region(SQUARE)]), "image 'missing.png123': image file"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", "not valid JSON"),
+        ([1, 2], "expected a JSON object"),
+        ({"x": {"regions": []}}, "image 'x': entry needs a 'filename'"),
+        (entry("a.png", "oops"), "'regions' must be a list or an object"),
+        (entry("missing.png", [region(SQUARE)]), "image 'missing.png123': image file"),
+    ],
+)
 def test_malformed_file_or_entry(image_dir, data, message):
     with pytest.raises(DatasetError, match="via_region_data.json") as err:
         load(image_dir, data)

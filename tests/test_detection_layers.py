@@ -1,4 +1,5 @@
 """Tests for ProposalLayer, DetectionLayer, KeptDetections and SelectClassMask against numpy references."""
+
 import math
 
 import keras
@@ -44,6 +45,7 @@ def greedy_nms(boxes, scores, threshold):
 # ProposalLayer
 # ------------------------------------------------------------------------------------------------
 
+
 def proposals_reference(probs, deltas, anchors, pre_nms_limit, count, threshold):
     out = np.zeros((len(probs), count, 4))
     for b in range(len(probs)):
@@ -55,14 +57,17 @@ def proposals_reference(probs, deltas, anchors, pre_nms_limit, count, threshold)
     return out
 
 
-ANCHORS = np.array([
-    [0.1, 0.1, 0.4, 0.4],     # best
-    [0.12, 0.1, 0.42, 0.4],   # IoU ~0.88 with the best: suppressed
-    [0.5, 0.5, 0.9, 0.9],
-    [0.0, 0.6, 0.2, 0.9],     # its delta pushes it past the top edge: clipped
-    [0.6, 0.0, 0.9, 0.3],     # low score: cut by pre_nms_limit
-    [0.55, 0.5, 0.95, 0.9],
-], np.float32)
+ANCHORS = np.array(
+    [
+        [0.1, 0.1, 0.4, 0.4],  # best
+        [0.12, 0.1, 0.42, 0.4],  # IoU ~0.88 with the best: suppressed
+        [0.5, 0.5, 0.9, 0.9],
+        [0.0, 0.6, 0.2, 0.9],  # its delta pushes it past the top edge: clipped
+        [0.6, 0.0, 0.9, 0.3],  # low score: cut by pre_nms_limit
+        [0.55, 0.5, 0.95, 0.9],
+    ],
+    np.float32,
+)
 
 
 def test_proposal_layer_keeps_top_non_overlapping_boxes_and_pads():
@@ -82,7 +87,7 @@ def test_proposal_layer_keeps_top_non_overlapping_boxes_and_pads():
     assert np.all(got[1, 3:] == 0) and np.all(got[1, :3, 2] > got[1, :3, 0])
     for b in range(2):
         kept = [box for box in got[b] if box[2] > box[0]]
-        assert all(iou1(p, q) <= 0.7 for i, p in enumerate(kept) for q in kept[i + 1:])
+        assert all(iou1(p, q) <= 0.7 for i, p in enumerate(kept) for q in kept[i + 1 :])
 
 
 def test_proposal_layer_random_inputs_match_reference():
@@ -101,13 +106,15 @@ def test_proposal_layer_random_inputs_match_reference():
 # DetectionLayer
 # ------------------------------------------------------------------------------------------------
 
+
 def detections_reference(rois, probs, deltas, max_instances, min_confidence, threshold):
     out = np.zeros((len(rois), max_instances, 6))
     for b in range(len(rois)):
         found = []
         for c in range(1, probs.shape[2]):
-            live = [n for n in range(len(rois[b])) if iou1(rois[b, n], rois[b, n]) > 0
-                    and probs[b, n, c] >= min_confidence]
+            live = [
+                n for n in range(len(rois[b])) if iou1(rois[b, n], rois[b, n]) > 0 and probs[b, n, c] >= min_confidence
+            ]
             boxes = [decode_clip(rois[b, n], deltas[b, n, c]) for n in live]
             scores = [float(probs[b, n, c]) for n in live]
             found += [(scores[k], c, boxes[k]) for k in greedy_nms(boxes, scores, threshold)]
@@ -118,18 +125,32 @@ def detections_reference(rois, probs, deltas, max_instances, min_confidence, thr
 
 
 def _detection_case():
-    rois = np.array([[
-        [0.1, 0.1, 0.5, 0.5],
-        [0.12, 0.1, 0.52, 0.5],   # overlaps ROI 0, same class, lower score: suppressed
-        [0.6, 0.6, 0.9, 0.9],     # two classes above the threshold: two detections
-        [0.3, 0.3, 0.3, 0.6],     # zero area (a padded proposal): never a detection
-        [0.0, 0.6, 0.2, 0.9],     # every class below min_confidence
-        [0.7, 0.0, 0.95, 0.3],
-    ]], np.float32)
-    probs = np.array([[
-        [0.05, 0.9, 0.05], [0.1, 0.8, 0.1], [0.02, 0.58, 0.4], [0.0, 0.99, 0.01], [0.5, 0.25, 0.25],
-        [0.2, 0.1, 0.7],
-    ]], np.float32)
+    rois = np.array(
+        [
+            [
+                [0.1, 0.1, 0.5, 0.5],
+                [0.12, 0.1, 0.52, 0.5],  # overlaps ROI 0, same class, lower score: suppressed
+                [0.6, 0.6, 0.9, 0.9],  # two classes above the threshold: two detections
+                [0.3, 0.3, 0.3, 0.6],  # zero area (a padded proposal): never a detection
+                [0.0, 0.6, 0.2, 0.9],  # every class below min_confidence
+                [0.7, 0.0, 0.95, 0.3],
+            ]
+        ],
+        np.float32,
+    )
+    probs = np.array(
+        [
+            [
+                [0.05, 0.9, 0.05],
+                [0.1, 0.8, 0.1],
+                [0.02, 0.58, 0.4],
+                [0.0, 0.99, 0.01],
+                [0.5, 0.25, 0.25],
+                [0.2, 0.1, 0.7],
+            ]
+        ],
+        np.float32,
+    )
     deltas = np.random.default_rng(0).normal(0, 0.1, (1, 6, 3, 4)).astype(np.float32)
     return rois, probs, deltas
 
@@ -184,6 +205,7 @@ def test_detection_layer_get_config():
 # KeptDetections, SelectClassMask
 # ------------------------------------------------------------------------------------------------
 
+
 def _detections(counts, slots=5):
     det = np.zeros((len(counts), slots, 6), np.float32)
     for b, n in enumerate(counts):
@@ -217,5 +239,6 @@ def test_select_class_mask_picks_each_detection_class():
     for b in range(2):
         for k in range(3):
             c = int(det[b, k, 4])
-            np.testing.assert_allclose(got[b, k], 1 / (1 + np.exp(-logits[b, k, :, :, c].astype(np.float64))),
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                got[b, k], 1 / (1 + np.exp(-logits[b, k, :, :, c].astype(np.float64))), atol=1e-6
+            )

@@ -6,6 +6,7 @@ negative anchor is used) and TRAIN_ROIS_PER_IMAGE = 2 * (proposals + ground trut
 positive ratio (every candidate ROI fits). The random keys then only reorder the samples, and
 the losses (means over them) do not depend on the seed.
 """
+
 import json
 import os
 import subprocess
@@ -14,9 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tiny import TinyConfig
 
 from mrcnn.engine import distribute
-from tiny import TinyConfig
 
 TESTS = Path(__file__).resolve().parent
 
@@ -72,15 +73,15 @@ SCRIPT = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def two_devices(tmp_path_factory):
     logs = tmp_path_factory.mktemp("distribute")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
     env.pop("MRCNN_STRATEGY", None)
     env.pop("TF_CONFIG", None)
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(logs)], capture_output=True, text=True, env=env,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(logs)], capture_output=True, text=True, env=env, timeout=300
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT")]
     assert lines, result.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT"):])
+    return json.loads(lines[-1][len("RESULT") :])
 
 
 def test_two_replicas_on_two_logical_cpus(two_devices):
@@ -105,6 +106,7 @@ def test_one_training_step_matches_one_device(two_devices):
 
 
 # ---- strategy choice (no devices are created) --------------------------------------------------
+
 
 def test_one_gpu_means_no_strategy(monkeypatch):
     monkeypatch.delenv(distribute.STRATEGY_ENV, raising=False)

@@ -1,12 +1,12 @@
 """COCO-style evaluation with fake models whose detect() returns known results."""
+
 import json
 
 import numpy as np
 import pytest
 
 from mrcnn import utils
-from mrcnn.evaluate import (STAT_NAMES, build_coco_gt, detections_to_coco, evaluate_coco, format_table,
-                            save_results)
+from mrcnn.evaluate import STAT_NAMES, build_coco_gt, detections_to_coco, evaluate_coco, format_table, save_results
 
 H, W = 40, 48
 
@@ -40,8 +40,12 @@ class BoxDataset(utils.Dataset):
 def result(instances):
     """A detect() result dict for [(class_id, box, score)]."""
     masks = np.stack([box_mask(*b) for _, b, _ in instances], -1) if instances else np.zeros((H, W, 0), bool)
-    return {"rois": utils.extract_bboxes(masks), "class_ids": np.array([c for c, _, _ in instances], np.int32),
-            "scores": np.array([s for *_, s in instances], np.float32), "masks": masks}
+    return {
+        "rois": utils.extract_bboxes(masks),
+        "class_ids": np.array([c for c, _, _ in instances], np.int32),
+        "scores": np.array([s for *_, s in instances], np.float32),
+        "masks": masks,
+    }
 
 
 class FakeModel:
@@ -68,8 +72,10 @@ def test_ground_truth_as_detections_gives_ap_1():
     for iou_type in ("segm", "bbox"):
         stats = results[iou_type]
         assert stats["AP"] == pytest.approx(1.0) and stats["AP50"] == pytest.approx(1.0)
-        assert stats["per_class"] == {"square": {"class_id": 1, "AP": pytest.approx(1.0), "AP50": pytest.approx(1.0)},
-                                      "bar": {"class_id": 2, "AP": pytest.approx(1.0), "AP50": pytest.approx(1.0)}}
+        assert stats["per_class"] == {
+            "square": {"class_id": 1, "AP": pytest.approx(1.0), "AP50": pytest.approx(1.0)},
+            "bar": {"class_id": 2, "AP": pytest.approx(1.0), "AP50": pytest.approx(1.0)},
+        }
         assert stats["APl"] is None  # no large (> 96^2 px) ground truth: COCO's -1 becomes None
     assert results["mAP50_compute_ap"] == pytest.approx(1.0)
     assert results["num_images"] == 2 and results["num_detections"] == 3

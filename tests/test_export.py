@@ -1,4 +1,5 @@
 """Export: the SavedModel reproduces detect() in plain TensorFlow; in-graph mold/unmold; CLI errors."""
+
 import json
 import os
 import subprocess
@@ -9,13 +10,13 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from tiny import TinyInferenceConfig, shapes
 
 from mrcnn import export, utils
+from mrcnn import model as modellib
 from mrcnn.cli import commands as cli
 from mrcnn.inference import mold
 from mrcnn.weights import h5 as weights_io
-from mrcnn import model as modellib
-from tiny import TinyInferenceConfig, shapes
 
 # Runs in a fresh interpreter that never imports mrcnn: plain TensorFlow only.
 RELOAD_SCRIPT = textwrap.dedent("""
@@ -48,7 +49,8 @@ def model(tmp_path_factory):
     so that scores and masks are not all alike (an untrained body gives near-zero features)."""
     keras.utils.set_random_seed(0)
     model = modellib.MaskRCNN(
-        "inference", TinyInferenceConfig(DETECTION_MAX_INSTANCES=20), tmp_path_factory.mktemp("logs"))
+        "inference", TinyInferenceConfig(DETECTION_MAX_INSTANCES=20), tmp_path_factory.mktemp("logs")
+    )
     try:
         model.load_weights(model.get_imagenet_weights(), by_name=True)
     except FileNotFoundError as err:
@@ -75,8 +77,13 @@ def test_savedmodel_in_plain_tensorflow_matches_detect(model, saved_model, tmp_p
     images = _test_images()
     np.savez(tmp_path / "images.npz", **images)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-    subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, saved_model, str(tmp_path / "images.npz"),
-                    str(tmp_path / "out.npz")], check=True, env=env, cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", RELOAD_SCRIPT, saved_model, str(tmp_path / "images.npz"), str(tmp_path / "out.npz")],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+    )
     outputs = np.load(tmp_path / "out.npz")
     for key, image in images.items():
         expected = model.detect([image])[0]
@@ -110,8 +117,9 @@ def test_in_graph_mold_matches_pil_resize(shape):
 def test_in_graph_paste_matches_numpy_paste(per_instance):
     rng = np.random.default_rng(3)
     masks = rng.random((5, 28, 28)).astype(np.float32)
-    boxes = np.array([[3.2, 4.7, 40.1, 30.0], [0, 0, 60, 50], [10, 10, 11, 12], [-5, 20, 30, 70], [59.5, 49.5, 60, 50]],
-                     np.float32)
+    boxes = np.array(
+        [[3.2, 4.7, 40.1, 30.0], [0, 0, 60, 50], [10, 10, 11, 12], [-5, 20, 30, 70], [59.5, 49.5, 60, 50]], np.float32
+    )
     expected = mold.paste_masks(masks, boxes, (60, 50))
     got = np.asarray(export.paste_masks(masks, boxes, 60, 50, per_instance=per_instance))
     assert got.shape == (5, 60, 50) and got.dtype == np.uint8
@@ -128,6 +136,7 @@ def test_no_detections_give_empty_outputs(model, tmp_path):
 
 def test_export_refuses_training_models_and_unknown_formats(tmp_path):
     from tiny import TinyConfig
+
     trainer = modellib.MaskRCNN("training", TinyConfig(), tmp_path)
     with pytest.raises(export.ExportError, match="inference"):
         export.export_savedmodel(trainer, tmp_path / "out")

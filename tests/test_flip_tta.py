@@ -1,4 +1,5 @@
 """Flip test-time augmentation: mirroring results back, pairing by mask IoU, score averaging."""
+
 import numpy as np
 import pytest
 
@@ -9,8 +10,12 @@ def _result(boxes, scores, class_ids=None, shape=(20, 30)):
     masks = np.zeros(shape + (len(boxes),), bool)
     for k, (y1, x1, y2, x2) in enumerate(boxes):
         masks[y1:y2, x1:x2, k] = True
-    return {"rois": np.array(boxes, np.int32).reshape(-1, 4), "scores": np.array(scores, np.float32),
-            "class_ids": np.array(class_ids or [1] * len(boxes), np.int32), "masks": masks}
+    return {
+        "rois": np.array(boxes, np.int32).reshape(-1, 4),
+        "scores": np.array(scores, np.float32),
+        "class_ids": np.array(class_ids or [1] * len(boxes), np.int32),
+        "masks": masks,
+    }
 
 
 def test_mirror_maps_boxes_and_masks_back():

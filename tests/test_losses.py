@@ -1,4 +1,5 @@
 """Tests for mrcnn.modeling.losses: each loss against hand-computed values on tiny inputs, and empty ground truth."""
+
 import math
 
 import keras
@@ -14,8 +15,9 @@ def value(x):
     return float(keras.ops.convert_to_numpy(x))
 
 
-@pytest.mark.parametrize("difference, expected", [(0.5, 0.125), (-0.5, 0.125), (2.0, 1.5), (-2.0, 1.5),
-                                                  (1.0, 0.5), (0.0, 0.0)])
+@pytest.mark.parametrize(
+    "difference, expected", [(0.5, 0.125), (-0.5, 0.125), (2.0, 1.5), (-2.0, 1.5), (1.0, 0.5), (0.0, 0.0)]
+)
 def test_smooth_l1(difference, expected):
     np.testing.assert_allclose(value(losses.smooth_l1(np.float32(difference))), expected, rtol=1e-6)
 
@@ -99,8 +101,9 @@ def test_zero_losses_have_finite_gradients():
     class_ids = np.zeros((1, 2), np.int32)
     with tf.GradientTape() as tape:
         tape.watch([deltas, mask_logits])
-        total = (losses.mrcnn_bbox_loss(class_ids, np.zeros((1, 2, 4), np.float32), deltas)
-                 + losses.mrcnn_mask_loss(class_ids, np.zeros((1, 2, 4, 4), np.float32), mask_logits))
+        total = losses.mrcnn_bbox_loss(class_ids, np.zeros((1, 2, 4), np.float32), deltas) + losses.mrcnn_mask_loss(
+            class_ids, np.zeros((1, 2, 4, 4), np.float32), mask_logits
+        )
     for grad in tape.gradient(total, [deltas, mask_logits]):
         grad = np.asarray(grad)
         assert np.all(np.isfinite(grad)) and np.all(grad == 0)

@@ -4,15 +4,16 @@ The file is written here the way Keras 2 saved matterport's models: root attribu
 one group per layer with attribute weight_names ("res2a_branch2a/kernel:0", ...), and the RPN as
 one nested-model group "rpn_model".
 """
+
 import h5py
 import keras
 import numpy as np
 import pytest
-
-from mrcnn.weights import matterport
-from mrcnn.weights import h5 as weights_io
-from mrcnn import model as modellib
 from tiny import TinyInferenceConfig
+
+from mrcnn import model as modellib
+from mrcnn.weights import h5 as weights_io
+from mrcnn.weights import matterport
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -75,13 +76,21 @@ def coco_like(model, tmp_path_factory):
     for extra in ("res4g_branch2a", "bn4g_branch2a"):  # stage-4 block 7 exists only in ResNet-101
         like = groups[extra.replace("4g", "4b")]
         groups[extra] = [(w.replace("4b", "4g"), rng.standard_normal(a.shape).astype(np.float32)) for w, a in like]
-    groups["rpn_model"] = sum((_weights(n, layers[n], rng) for n in ("rpn_conv_shared", "rpn_class_raw", "rpn_bbox_pred")), [])
-    for name in ("fpn_c5p5", "fpn_p2", "mrcnn_class_conv1", "mrcnn_class_conv2", "mrcnn_mask_conv1") + tuple(HEADS[:2]) + ("mrcnn_mask",):
+    groups["rpn_model"] = sum(
+        (_weights(n, layers[n], rng) for n in ("rpn_conv_shared", "rpn_class_raw", "rpn_bbox_pred")), []
+    )
+    for name in (
+        ("fpn_c5p5", "fpn_p2", "mrcnn_class_conv1", "mrcnn_class_conv2", "mrcnn_mask_conv1")
+        + tuple(HEADS[:2])
+        + ("mrcnn_mask",)
+    ):
         groups[name] = _weights(name, layers[name], rng)
-    channels = {"mrcnn_class_bn1": TinyInferenceConfig.FPN_CLASSIF_FC_LAYERS_SIZE,
-                "mrcnn_class_bn2": TinyInferenceConfig.FPN_CLASSIF_FC_LAYERS_SIZE,
-                "mrcnn_mask_bn1": TinyInferenceConfig.MASK_HEAD_CHANNELS,
-                "mrcnn_mask_bn2": TinyInferenceConfig.MASK_HEAD_CHANNELS}
+    channels = {
+        "mrcnn_class_bn1": TinyInferenceConfig.FPN_CLASSIF_FC_LAYERS_SIZE,
+        "mrcnn_class_bn2": TinyInferenceConfig.FPN_CLASSIF_FC_LAYERS_SIZE,
+        "mrcnn_mask_bn1": TinyInferenceConfig.MASK_HEAD_CHANNELS,
+        "mrcnn_mask_bn2": TinyInferenceConfig.MASK_HEAD_CHANNELS,
+    }
     for name, size in channels.items():
         arrays = [rng.standard_normal(size).astype(np.float32) for _ in BN_WEIGHTS]
         arrays[3] = np.abs(arrays[3]) + 0.5
@@ -121,8 +130,11 @@ def test_tensors_arrive_in_the_right_layers(model, coco_like):
     layers = weights_io.weight_layers(model.keras_model)
     report = model.load_report
     # ResNet: renamed, same tensors; projection shortcut (branch1) → _0_.
-    for mp_name, ours in [("res2a_branch1", "conv2_block1_0_conv"), ("res4f_branch2c", "conv4_block6_3_conv"),
-                          ("res3d_branch2b", "conv3_block4_2_conv")]:
+    for mp_name, ours in [
+        ("res2a_branch1", "conv2_block1_0_conv"),
+        ("res4f_branch2c", "conv4_block6_3_conv"),
+        ("res3d_branch2b", "conv3_block4_2_conv"),
+    ]:
         for got, want in zip(layers[ours].get_weights(), _stored(groups, mp_name)):
             np.testing.assert_array_equal(got, want)
     # BatchNorm: gamma/beta/mean as stored; variance shifted so var + epsilon equals matterport's.
@@ -138,13 +150,17 @@ def test_tensors_arrive_in_the_right_layers(model, coco_like):
     rpn = _stored(groups, "rpn_model")
     np.testing.assert_array_equal(layers["rpn_conv_shared"].get_weights()[0], rpn[0])
     np.testing.assert_array_equal(layers["rpn_bbox_pred"].get_weights()[1], rpn[5])
-    np.testing.assert_array_equal(layers["mrcnn_class_logits"].get_weights()[0], _stored(groups, "mrcnn_class_logits")[0])
+    np.testing.assert_array_equal(
+        layers["mrcnn_class_logits"].get_weights()[0], _stored(groups, "mrcnn_class_logits")[0]
+    )
     # Head BN folded into the conv before it.
     kernel, bias = _stored(groups, "mrcnn_mask_conv1")
     g, b, m, v = _stored(groups, "mrcnn_mask_bn1")
     scale = g / np.sqrt(v + 1e-3)
     np.testing.assert_allclose(layers["mrcnn_mask_conv1"].get_weights()[0], kernel * scale, rtol=1e-5)
-    np.testing.assert_allclose(layers["mrcnn_mask_conv1"].get_weights()[1], (bias - m) * scale + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        layers["mrcnn_mask_conv1"].get_weights()[1], (bias - m) * scale + b, rtol=1e-5, atol=1e-6
+    )
     assert set(report["folded"]) == {"mrcnn_class_bn1", "mrcnn_class_bn2", "mrcnn_mask_bn1"}
     # Layers this model lacks are reported, not an error.
     assert {"conv4_block7_1_conv", "conv4_block7_1_bn", "mrcnn_mask_bn2"} <= set(report["unused"])

@@ -1,16 +1,17 @@
 """MaskRCNN facade: detect contract, weights round trips, training edge cases, resume, presets."""
+
 import math
 import re
 
 import h5py
 import numpy as np
 import pytest
+from tiny import TinyConfig, TinyInferenceConfig, shapes
 
 from mrcnn import model as modellib
 from mrcnn.engine import training
-from mrcnn.weights import h5 as weights_io
 from mrcnn.inference.mold import ImageError
-from tiny import TinyConfig, TinyInferenceConfig, shapes
+from mrcnn.weights import h5 as weights_io
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 
@@ -56,7 +57,7 @@ def test_mask_pixels_stay_inside_their_box(inference):
     result = inference.detect([image])[0]
     for i, (y1, x1, y2, x2) in enumerate(result["rois"]):
         outside = result["masks"][:, :, i].copy()
-        outside[max(y1 - 1, 0):y2 + 1, max(x1 - 1, 0):x2 + 1] = False
+        outside[max(y1 - 1, 0) : y2 + 1, max(x1 - 1, 0) : x2 + 1] = False
         assert not outside.any()
 
 
@@ -214,6 +215,7 @@ def test_both_xla_settings_run(jit, tmp_path):
 
 def test_flip_tta_merges_the_plain_and_mirrored_passes(inference, monkeypatch):
     from mrcnn.inference import flip_tta
+
     images = [shapes().load_image(2), shapes().load_image(3)[:, :100]]  # two images, two widths
     config = inference.config
     # Both images in one batch, for the expectation too: batch-of-1 and batch-of-2 passes may differ
@@ -221,8 +223,12 @@ def test_flip_tta_merges_the_plain_and_mirrored_passes(inference, monkeypatch):
     monkeypatch.setattr(config, "BATCH_SIZE", 2)
     plain = inference.detect(images)
     flipped = inference.detect([np.ascontiguousarray(image[:, ::-1]) for image in images])
-    expected = [flip_tta.merge(p, flip_tta.mirror(f, image.shape[1]), config.DETECTION_MAX_INSTANCES,
-                               config.DETECTION_NMS_THRESHOLD) for p, f, image in zip(plain, flipped, images)]
+    expected = [
+        flip_tta.merge(
+            p, flip_tta.mirror(f, image.shape[1]), config.DETECTION_MAX_INSTANCES, config.DETECTION_NMS_THRESHOLD
+        )
+        for p, f, image in zip(plain, flipped, images)
+    ]
     monkeypatch.setattr(config, "DETECTION_FLIP_TTA", True)
     results = inference.detect(images)
     for result, want in zip(results, expected):

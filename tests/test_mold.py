@@ -1,9 +1,10 @@
 """mold/unmold: resizing into the network frame and mapping detections back, at odd sizes."""
+
 import numpy as np
 import pytest
 
-from mrcnn.inference import mold
 from mrcnn.config import Config
+from mrcnn.inference import mold
 
 
 class SquareConfig(Config):
@@ -32,7 +33,7 @@ def test_boxes_round_trip_through_the_molded_frame(shape):
     np.testing.assert_allclose(result["rois"][0], np.round(box), atol=1)
     assert result["masks"].shape == shape + (1,)
     y1, x1, y2, x2 = result["rois"][0]
-    assert result["masks"][y1 + 1:y2 - 1, x1 + 1:x2 - 1, 0].all()
+    assert result["masks"][y1 + 1 : y2 - 1, x1 + 1 : x2 - 1, 0].all()
     assert result["masks"][:, :, 0].sum() <= (y2 - y1 + 2) * (x2 - x1 + 2)
 
 
@@ -50,8 +51,9 @@ def test_paste_masks_matches_a_loop_reference():
                 y0, x0 = int(my), int(mx)
                 y1_, x1_ = min(y0 + 1, 5), min(x0 + 1, 5)
                 wy, wx = my - y0, mx - x0
-                value = ((1 - wy) * ((1 - wx) * mask[y0, x0] + wx * mask[y0, x1_])
-                         + wy * ((1 - wx) * mask[y1_, x0] + wx * mask[y1_, x1_]))
+                value = (1 - wy) * ((1 - wx) * mask[y0, x0] + wx * mask[y0, x1_]) + wy * (
+                    (1 - wx) * mask[y1_, x0] + wx * mask[y1_, x1_]
+                )
                 expected[y, x] = value >= 0.5
         np.testing.assert_array_equal(pasted[:, :, i], expected)
 
@@ -60,11 +62,13 @@ def test_padding_and_vanished_detections_are_dropped():
     detections = np.zeros((4, 6), np.float32)
     detections[0] = [0.1, 0.1, 0.5, 0.5, 1, 0.8]
     detections[1] = [0.0, 0.0, 0.001, 0.001, 1, 0.7]  # rounds to an empty box in a 50 px image
-    result = mold.unmold_detections(detections, np.ones((2, 28, 28)), (50, 50, 3), (128, 128, 3),
-                                    np.array([0, 0, 128, 128]), 128 / 50)
+    result = mold.unmold_detections(
+        detections, np.ones((2, 28, 28)), (50, 50, 3), (128, 128, 3), np.array([0, 0, 128, 128]), 128 / 50
+    )
     assert len(result["class_ids"]) == 1 and result["masks"].shape == (50, 50, 1)
-    empty = mold.unmold_detections(np.zeros((4, 6), np.float32), np.zeros((1, 28, 28)), (50, 60, 3),
-                                   (128, 128, 3), np.array([0, 0, 128, 128]), 1.0)
+    empty = mold.unmold_detections(
+        np.zeros((4, 6), np.float32), np.zeros((1, 28, 28)), (50, 60, 3), (128, 128, 3), np.array([0, 0, 128, 128]), 1.0
+    )
     assert empty["rois"].shape == (0, 4) and empty["masks"].shape == (50, 60, 0)
 
 

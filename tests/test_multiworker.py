@@ -11,6 +11,7 @@ depend on the random keys and can be compared with the one-device model:
   - then `train()` (callbacks, validation, checkpoints) runs with different data per worker, and
     both workers must end with identical weights.
 """
+
 import json
 import os
 import socket
@@ -94,8 +95,15 @@ def workers(tmp_path_factory):
     for index in range(2):
         dirs.append(tmp_path_factory.mktemp(f"worker{index}"))
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, str(dirs[-1])], env={**env, "TF_CONFIG": tf_config},
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(dirs[-1])],
+                env={**env, "TF_CONFIG": tf_config},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = []
     try:
         for proc in procs:
@@ -110,7 +118,7 @@ def workers(tmp_path_factory):
         assert lines, f"worker {index} failed:\n{stderr[-3000:]}"
         with np.load(dirs[index] / "weights.npz") as stored:
             weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
-        results.append((json.loads(lines[-1][len("RESULT"):]), weights))
+        results.append((json.loads(lines[-1][len("RESULT") :]), weights))
     return results
 
 
@@ -162,8 +170,9 @@ def test_the_global_batch_must_split_over_all_workers_replicas(monkeypatch):
     """BATCH_SIZE is split over every replica of the cluster: an empty share is refused up front."""
     from types import SimpleNamespace
 
-    from mrcnn.engine import distribute
     from tiny import TinyConfig
+
+    from mrcnn.engine import distribute
 
     cluster = SimpleNamespace(num_replicas_in_sync=2, extended=SimpleNamespace(worker_devices=["/cpu:0"]))
     monkeypatch.setattr(distribute, "_named_strategy", lambda name, config: cluster)

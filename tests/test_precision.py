@@ -1,13 +1,14 @@
 """Mixed precision: Config.PRECISION builds under a Keras dtype policy; geometry, heads and losses stay float32."""
+
 import math
 
 import keras
 import numpy as np
 import pytest
+from tiny import TinyConfig, TinyInferenceConfig, shapes
 
 from mrcnn import model as modellib
 from mrcnn.config import ConfigError
-from tiny import TinyConfig, TinyInferenceConfig, shapes
 
 
 def _layer(model, name):
@@ -24,8 +25,9 @@ def _layer(model, name):
 @pytest.fixture(scope="module")
 def bfloat16_trainer(tmp_path_factory):
     keras.utils.set_random_seed(0)  # With random heads, whether a blank image gives detections depends on the draw.
-    model = modellib.MaskRCNN("training", TinyConfig(PRECISION="mixed_bfloat16", STEPS_PER_EPOCH=1),
-                              tmp_path_factory.mktemp("logs"))
+    model = modellib.MaskRCNN(
+        "training", TinyConfig(PRECISION="mixed_bfloat16", STEPS_PER_EPOCH=1), tmp_path_factory.mktemp("logs")
+    )
     return model
 
 
@@ -37,8 +39,19 @@ def test_policy_applies_to_the_compute_heavy_layers(bfloat16_trainer):
     assert _layer(net, "rpn_conv_shared").compute_dtype == "bfloat16"
     assert _layer(net, "mrcnn_mask_conv1").compute_dtype == "bfloat16"
     assert _layer(net, "conv_pw_3").variable_dtype == "float32"
-    for name in ("anchors", "ROI", "rpn_targets", "proposal_targets", "roi_align_classifier", "losses",
-                 "mrcnn_class_logits", "mrcnn_bbox", "mrcnn_mask", "rpn_class", "rpn_bbox"):
+    for name in (
+        "anchors",
+        "ROI",
+        "rpn_targets",
+        "proposal_targets",
+        "roi_align_classifier",
+        "losses",
+        "mrcnn_class_logits",
+        "mrcnn_bbox",
+        "mrcnn_mask",
+        "rpn_class",
+        "rpn_bbox",
+    ):
         assert _layer(net, name).compute_dtype == "float32", name
 
 

@@ -1,4 +1,5 @@
 """Tests for mrcnn.modeling.roi_align against a loop-based float64 ROIAlign reference."""
+
 import math
 
 import keras
@@ -33,8 +34,12 @@ def bilinear_at(image, y, x):
     else:
         x1 = x0 + 1
     ly, lx = y - y0, x - x0
-    return ((1 - ly) * (1 - lx) * image[y0, x0] + (1 - ly) * lx * image[y0, x1]
-            + ly * (1 - lx) * image[y1, x0] + ly * lx * image[y1, x1])
+    return (
+        (1 - ly) * (1 - lx) * image[y0, x0]
+        + (1 - ly) * lx * image[y0, x1]
+        + ly * (1 - lx) * image[y1, x0]
+        + ly * lx * image[y1, x1]
+    )
 
 
 def crop_reference(image, box, out_h, out_w):
@@ -64,10 +69,13 @@ def test_bilinear_crop_matches_reference_on_two_regions():
     region_b = rng.normal(size=(4, 3, 2)).astype(np.float32)
     table = np.concatenate([region_a.reshape(-1, 2), region_b.reshape(-1, 2)])
     regions = [(region_a, 0), (region_b, 35)]
-    boxes = np.array([
-        [[0.0, 0.0, 5.0, 7.0], [1.3, 2.2, 3.9, 6.1]],       # whole region; interior
-        [[-3.0, -2.0, 2.0, 4.0], [0.5, 0.5, 6.5, 4.5]],     # partly outside above/left; past bottom/right
-    ], np.float32)
+    boxes = np.array(
+        [
+            [[0.0, 0.0, 5.0, 7.0], [1.3, 2.2, 3.9, 6.1]],  # whole region; interior
+            [[-3.0, -2.0, 2.0, 4.0], [0.5, 0.5, 6.5, 4.5]],  # partly outside above/left; past bottom/right
+        ],
+        np.float32,
+    )
     which = [[0, 0], [0, 1]]
     base = np.array([[regions[k][1] for k in row] for row in which], np.int32)
     height = np.array([[regions[k][0].shape[0] for k in row] for row in which], np.int32)
@@ -84,8 +92,16 @@ def test_bilinear_crop_matches_reference_on_two_regions():
 
 def test_bilinear_crop_of_whole_region_at_same_size_is_identity():
     region = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
-    got = np_(bilinear_crop(region.reshape(-1, 1), np.array([0], np.int32), np.array([3], np.int32),
-                            np.array([4], np.int32), np.array([[0.0, 0.0, 3.0, 4.0]], np.float32), (3, 4)))
+    got = np_(
+        bilinear_crop(
+            region.reshape(-1, 1),
+            np.array([0], np.int32),
+            np.array([3], np.int32),
+            np.array([4], np.int32),
+            np.array([[0.0, 0.0, 3.0, 4.0]], np.float32),
+            (3, 4),
+        )
+    )
     np.testing.assert_allclose(got[0], region, atol=1e-6)
 
 
@@ -109,10 +125,16 @@ def test_pyramid_roi_align_matches_reference_on_two_levels(pool):
     p2 = rng.normal(size=(2, 64, 64, 3)).astype(np.float32)
     p3 = rng.normal(size=(2, 32, 32, 3)).astype(np.float32)
     px = np.array([256.0, 256.0, 256.0, 256.0])
-    boxes = np.array([
-        [[10, 20, 40, 50], [30, 40, 150, 160], [0, 0, 256, 256], [-20, 200, 20, 270]],
-        [[100, 100, 125, 140], [50, 10, 170, 130], [5.5, 7.25, 33.5, 60.75], [0, 0, 0, 0]],
-    ], np.float64) / px
+    boxes = (
+        np.array(
+            [
+                [[10, 20, 40, 50], [30, 40, 150, 160], [0, 0, 256, 256], [-20, 200, 20, 270]],
+                [[100, 100, 125, 140], [50, 10, 170, 130], [5.5, 7.25, 33.5, 60.75], [0, 0, 0, 0]],
+            ],
+            np.float64,
+        )
+        / px
+    )
     boxes = boxes.astype(np.float32)
     got = np_(PyramidROIAlign(pool)([boxes, image, p2, p3]))
     assert got.shape == (2, 4, *pool, 3)

@@ -1,12 +1,13 @@
 """mrcnn.cli.sample: --set overrides, weights resolution, and inference built from the stored config."""
+
 import argparse
 
 import numpy as np
 import pytest
+from tiny import TinyInferenceConfig, shapes
 
 from mrcnn.cli import sample as sample_cli
 from mrcnn.model import MaskRCNN
-from tiny import TinyInferenceConfig, shapes
 
 TASK = sample_cli.Task(name="tiny", config_class=TinyInferenceConfig, load=lambda *a: shapes(2))
 
@@ -18,7 +19,9 @@ def parse(argv):
 def test_set_parses_literals_and_strings():
     assert sample_cli.parse_setting("TRAIN_ROIS_PER_IMAGE=64") == ("TRAIN_ROIS_PER_IMAGE", 64)
     assert sample_cli.parse_setting("RPN_ANCHOR_SCALES=(8, 16, 32, 64, 128)") == (
-        "RPN_ANCHOR_SCALES", (8, 16, 32, 64, 128))
+        "RPN_ANCHOR_SCALES",
+        (8, 16, 32, 64, 128),
+    )
     assert sample_cli.parse_setting("AUGMENTATION=scale_jitter") == ("AUGMENTATION", "scale_jitter")
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         sample_cli.parse_setting("rois=3")
@@ -41,7 +44,9 @@ def test_inference_uses_the_architecture_stored_in_the_weights(tmp_path):
     assert model.config.MASK_HEAD_CHANNELS == 24 and model.config.MASK_HEAD_CONVS == 2
     assert model.config.DETECTION_MIN_CONFIDENCE == 0.05  # the evaluate default still applies
     layer = "mrcnn_mask_conv2"
-    for got, want in zip(model.keras_model.get_layer(layer).get_weights(), wide.keras_model.get_layer(layer).get_weights()):
+    for got, want in zip(
+        model.keras_model.get_layer(layer).get_weights(), wide.keras_model.get_layer(layer).get_weights()
+    ):
         np.testing.assert_array_equal(got, want)
 
 

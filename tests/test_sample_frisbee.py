@@ -1,4 +1,5 @@
 """samples/frisbee/frisbee.py: COCO loader flags, class count, bad --categories, and the CLI end to end."""
+
 import json
 import os
 import subprocess
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scripts import load_script
 from PIL import Image
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "samples" / "frisbee" / "frisbee.py"
@@ -69,15 +70,28 @@ def test_loader_subset_templates_and_empty_images(frisbee, coco_dir):
 
 
 def test_same_category_by_name_and_id_is_rejected(frisbee, coco_dir):
-    args = parse(frisbee, ["train", "--annotations", "ann/inst_train.json", "--images", "imgs_train",
-                           "--categories", "frisbee,34"])
+    args = parse(
+        frisbee,
+        ["train", "--annotations", "ann/inst_train.json", "--images", "imgs_train", "--categories", "frisbee,34"],
+    )
     with pytest.raises(frisbee.DatasetError, match="same category"):
         frisbee.load_frisbee(str(coco_dir), "train", args)
 
 
 def test_bad_category_name_exits_2_listing_valid_names(frisbee, coco_dir, tmp_path, capsys):
-    argv = ["train", "--dataset", str(coco_dir), "--annotations", "ann/inst_{subset}.json", "--images",
-            "imgs_{subset}", "--categories", "frisbee,dog", "--logs", str(tmp_path / "logs")]
+    argv = [
+        "train",
+        "--dataset",
+        str(coco_dir),
+        "--annotations",
+        "ann/inst_{subset}.json",
+        "--images",
+        "imgs_{subset}",
+        "--categories",
+        "frisbee,dog",
+        "--logs",
+        str(tmp_path / "logs"),
+    ]
     with pytest.raises(SystemExit) as exit_info:
         frisbee.sample_cli.run(frisbee.TASK, argv)
     assert exit_info.value.code == 2
@@ -88,8 +102,9 @@ def test_bad_category_name_exits_2_listing_valid_names(frisbee, coco_dir, tmp_pa
 
 def run_cli(*args, cwd):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"frisbee.py {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -112,8 +127,17 @@ def test_cli_train_evaluate_splash_end_to_end(shared_dir, tmp_path):
     assert out.with_suffix(".md").read_text().startswith("| IoU type |") and "| segm |" in stdout
 
     image = next((shared_dir / "datasets" / "frisbee" / "val").glob("*.jpg"))
-    run_cli("splash", *small, "--weights", str(checkpoints[0]), "--image", str(image), "--out-dir",
-            str(tmp_path / "out"), cwd=tmp_path)
+    run_cli(
+        "splash",
+        *small,
+        "--weights",
+        str(checkpoints[0]),
+        "--image",
+        str(image),
+        "--out-dir",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     for suffix in ("splash", "overlay"):
         written = Image.open(tmp_path / "out" / f"{image.stem}_{suffix}.png")
         assert written.size == Image.open(image).size

@@ -1,4 +1,5 @@
 """Tests for mrcnn.modeling.targets (RpnTargets, DetectionTargets) against numpy references of the labelling rules."""
+
 import math
 
 import keras
@@ -39,8 +40,12 @@ def crop_reference(mask, box, out_h, out_w):
             y0, x0 = int(math.floor(yc)), int(math.floor(xc))
             y1_, x1_ = min(y0 + 1, height - 1), min(x0 + 1, width - 1)
             ly, lx = yc - y0, xc - x0
-            out[i, j] = ((1 - ly) * (1 - lx) * mask[y0, x0] + (1 - ly) * lx * mask[y0, x1_]
-                         + ly * (1 - lx) * mask[y1_, x0] + ly * lx * mask[y1_, x1_])
+            out[i, j] = (
+                (1 - ly) * (1 - lx) * mask[y0, x0]
+                + (1 - ly) * lx * mask[y0, x1_]
+                + ly * (1 - lx) * mask[y1_, x0]
+                + ly * lx * mask[y1_, x1_]
+            )
     return out
 
 
@@ -54,6 +59,7 @@ def assert_mask_matches(got, soft_reference):
 # ------------------------------------------------------------------------------------------------
 # RpnTargets
 # ------------------------------------------------------------------------------------------------
+
 
 def rpn_reference(anchors, class_ids, gt_boxes):
     """(positive [A], negative [A], matched gt [A]) by the rules, in float64 loops."""
@@ -82,10 +88,13 @@ def assert_clear_of_thresholds(anchors, class_ids, gt_boxes):
 
 def _rpn_case():
     anchors = np_(level_anchors(16, 16, 2, 8.0, [0.5, 1.0, 2.0])) / 32.0  # 768 anchors on a 32x32 image
-    px = np.array([
-        [[5, 5, 13, 13], [17.3, 18.2, 23.0, 29.6], [20, 0, 32, 12], [5, 21, 13, 29]],
-        [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
-    ], np.float32)
+    px = np.array(
+        [
+            [[5, 5, 13, 13], [17.3, 18.2, 23.0, 29.6], [20, 0, 32, 12], [5, 21, 13, 29]],
+            [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
+        ],
+        np.float32,
+    )
     # object (aligned with an anchor: IoU 1), object (best IoU 0.64: positive only as its best anchor),
     # crowd, padding (class 0 with a real box: must match nothing).
     class_ids = np.array([[1, 2, -1, 0], [0, 0, 0, 0]], np.int32)
@@ -112,8 +121,9 @@ def test_rpn_targets_follow_the_labelling_rules():
     assert np.all(match[0][ious[:, 2] > 0.001] != -1)
     assert (ious[:, 3] >= 0.7).sum() >= 1 and np.all(match[0][ious[:, 3] >= 0.7] != 1)
     for a in np.flatnonzero(match[0] == 1):
-        np.testing.assert_allclose(deltas[0, a], encode_reference(anchors[a], gt_boxes[0, matched[a]]),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            deltas[0, a], encode_reference(anchors[a], gt_boxes[0, matched[a]]), rtol=1e-4, atol=1e-4
+        )
     # The image without ground truth: no positives, all samples negative.
     assert not np.any(match[1] == 1)
     assert (match[1] == -1).sum() == 64
@@ -142,6 +152,7 @@ def test_rpn_targets_get_config():
 # DetectionTargets
 # ------------------------------------------------------------------------------------------------
 
+
 def _rows(array):
     return {tuple(np.round(np.asarray(r, np.float64), 5)) for r in array}
 
@@ -154,7 +165,7 @@ def check_detection_slots(out, proposals, class_ids, gt_boxes, positive_slots):
         if valid[k] == 0:
             assert np.all(rois[k] == 0) and ids[k] == 0 and np.all(deltas[k] == 0)
             continue
-        ious = iou_reference(rois[k:k + 1], gt_boxes)[0]
+        ious = iou_reference(rois[k : k + 1], gt_boxes)[0]
         object_ious = np.where(objects, ious, -1.0)
         g = int(np.argmax(object_ious))
         if k < positive_slots:
@@ -164,7 +175,7 @@ def check_detection_slots(out, proposals, class_ids, gt_boxes, positive_slots):
             assert ids[k] == 0 and np.all(deltas[k] == 0)
             assert object_ious.max() < 0.5
             assert np.all(ious[class_ids < 0] < 0.001)  # never a negative that touches a crowd
-        assert _rows(rois[k:k + 1]) <= _rows(np.concatenate([proposals, gt_boxes]))
+        assert _rows(rois[k : k + 1]) <= _rows(np.concatenate([proposals, gt_boxes]))
 
 
 def _outputs(layer, *inputs):
@@ -174,14 +185,19 @@ def _outputs(layer, *inputs):
 def test_detection_targets_positives_first_with_matched_class_and_deltas():
     gt_boxes = np.array([[[0.125, 0.125, 0.5, 0.5], [0.5, 0.5, 0.875, 0.9375], [0, 0, 0, 0]]], np.float32)
     class_ids = np.array([[1, 2, 0]], np.int32)
-    proposals = np.array([[
-        [0.14, 0.12, 0.5, 0.52],      # IoU ~0.9 with gt 0
-        [0.52, 0.5, 0.9, 0.9],        # IoU ~0.8 with gt 1
-        [0.0, 0.6, 0.2, 0.9],         # background
-        [0.9, 0.0, 1.0, 0.1],         # background
-        [0.0, 0.0, 0.0, 0.0],         # padding proposal: never sampled
-        [0.3, 0.3, 0.6, 0.6],         # IoU < 0.5 with both
-    ]], np.float32)
+    proposals = np.array(
+        [
+            [
+                [0.14, 0.12, 0.5, 0.52],  # IoU ~0.9 with gt 0
+                [0.52, 0.5, 0.9, 0.9],  # IoU ~0.8 with gt 1
+                [0.0, 0.6, 0.2, 0.9],  # background
+                [0.9, 0.0, 1.0, 0.1],  # background
+                [0.0, 0.0, 0.0, 0.0],  # padding proposal: never sampled
+                [0.3, 0.3, 0.6, 0.6],  # IoU < 0.5 with both
+            ]
+        ],
+        np.float32,
+    )
     masks = np.ones((1, 3, 8, 8), np.uint8)
     layer = DetectionTargets(8, 0.5, (4, 4), True, STD, seed=0)
     assert layer.positive_slots == 4
@@ -192,8 +208,9 @@ def test_detection_targets_positives_first_with_matched_class_and_deltas():
     assert np.all(ids[0, :4] > 0) and np.all(ids[0, 4:] == 0)
     assert _rows(rois[0, :4]) == _rows([proposals[0, 0], proposals[0, 1], gt_boxes[0, 0], gt_boxes[0, 1]])
     assert _rows(rois[0, 4:7]) == _rows(proposals[0, [2, 3, 5]])
-    check_detection_slots([o[0] for o in (rois, ids, deltas, mask_targets, valid)],
-                          proposals[0], class_ids[0], gt_boxes[0], 4)
+    check_detection_slots(
+        [o[0] for o in (rois, ids, deltas, mask_targets, valid)], proposals[0], class_ids[0], gt_boxes[0], 4
+    )
     assert set(np.unique(mask_targets)) <= {0.0, 1.0}
 
 
@@ -213,8 +230,13 @@ def test_detection_targets_gt_boxes_yield_positives_and_empty_image_gives_none()
     assert sorted(ids[0, :2].tolist()) == [1, 3]
     np.testing.assert_allclose(deltas[0, :2], 0.0, atol=1e-6)
     for image in range(2):
-        check_detection_slots([o[image] for o in (rois, ids, deltas, mask_targets, valid)],
-                              proposals[image], class_ids[image], gt_boxes[image], 3)
+        check_detection_slots(
+            [o[image] for o in (rois, ids, deltas, mask_targets, valid)],
+            proposals[image],
+            class_ids[image],
+            gt_boxes[image],
+            3,
+        )
     # Image 1: nothing positive, the three real proposals sampled as negatives, all finite.
     np.testing.assert_array_equal(valid[1], [0, 0, 0, 1, 1, 1])
     assert np.all(ids[1] == 0)
@@ -227,16 +249,31 @@ def test_detection_targets_crowd_is_never_positive_nor_near_a_negative():
     crowd = [0.25, 0.25, 0.75, 0.75]
     gt_boxes = np.array([[[0.0, 0.0, 0.25, 0.25], crowd], [crowd, [0, 0, 0, 0]]], np.float32)
     class_ids = np.array([[1, -1], [-1, 0]], np.int32)
-    proposals = np.array([[
-        crowd, [0.3, 0.25, 0.75, 0.75], [0.7, 0.7, 1.0, 1.0], [0.8, 0.0, 1.0, 0.2], [0.0, 0.05, 0.25, 0.25],
-    ]] * 2, np.float32)
+    proposals = np.array(
+        [
+            [
+                crowd,
+                [0.3, 0.25, 0.75, 0.75],
+                [0.7, 0.7, 1.0, 1.0],
+                [0.8, 0.0, 1.0, 0.2],
+                [0.0, 0.05, 0.25, 0.25],
+            ]
+        ]
+        * 2,
+        np.float32,
+    )
     masks = np.ones((2, 2, 4, 4), np.uint8)
     layer = DetectionTargets(8, 0.25, (4, 4), True, STD, seed=2)
     rois, ids, deltas, mask_targets, valid = _outputs(layer, proposals, class_ids, gt_boxes, masks)
     assert np.all(ids >= 0)
     for image in range(2):
-        check_detection_slots([o[image] for o in (rois, ids, deltas, mask_targets, valid)],
-                              proposals[image], class_ids[image], gt_boxes[image], 2)
+        check_detection_slots(
+            [o[image] for o in (rois, ids, deltas, mask_targets, valid)],
+            proposals[image],
+            class_ids[image],
+            gt_boxes[image],
+            2,
+        )
         sampled = rois[image][valid[image] > 0]
         assert not (_rows([crowd]) & _rows(sampled))  # the crowd box (and what overlaps it) is never sampled
     # Image 0: the object and the proposal covering 80% of it are the positives, both class 1.
@@ -269,7 +306,7 @@ def _positive_mask(out, roi):
 def test_mini_mask_targets_whole_box_and_left_half():
     rng = np.random.default_rng(0)
     pattern, mini = _block_mask(rng, 4, 2)  # 8x8 mini mask made of 2x2 blocks
-    left_half = [0.25, 0.25, 0.75, 0.5]     # IoU exactly 0.5 with the GT box -> positive
+    left_half = [0.25, 0.25, 0.75, 0.5]  # IoU exactly 0.5 with the GT box -> positive
     case = _single_gt_case(np.stack([mini, np.zeros_like(mini)])[None], [left_half])
     out = _outputs(DetectionTargets(4, 0.5, (4, 4), True, STD, seed=0), *case)
     # The ROI equal to the GT box reads the whole mini mask, 8x8 -> 4x4: the block pattern.

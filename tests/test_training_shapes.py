@@ -1,12 +1,14 @@
 """End-to-end learning check: a tiny MobileNet config trains on synthetic shapes in ~1-2 min on 2 CPU
-cores and must detect held-out shapes. Reached on the dev machine: mAP@0.5 0.73-0.91 over unseeded 6-epoch runs; seeded, 8 epochs: 0.870."""
+cores and must detect held-out shapes. Reached on the dev machine:
+mAP@0.5 0.73-0.91 over unseeded 6-epoch runs; seeded, 8 epochs: 0.870."""
+
 import keras
 import numpy as np
 import pytest
+from tiny import TinyConfig, shapes
 
 from mrcnn import model as modellib
 from mrcnn import utils
-from tiny import TinyConfig, shapes
 
 MIN_MAP50 = 0.7
 
@@ -31,8 +33,9 @@ def mean_ap50(model, dataset):
     for image_id in dataset.image_ids:
         masks, class_ids = dataset.load_mask(image_id)
         r = model.detect([dataset.load_image(image_id)])[0]
-        ap, *_ = utils.compute_ap(utils.extract_bboxes(masks), class_ids, masks,
-                                  r["rois"], r["class_ids"], r["scores"], r["masks"])
+        ap, *_ = utils.compute_ap(
+            utils.extract_bboxes(masks), class_ids, masks, r["rois"], r["class_ids"], r["scores"], r["masks"]
+        )
         aps.append(ap)
     return float(np.mean(aps))
 
@@ -44,7 +47,9 @@ def test_shapes_reach_the_stated_map(tmp_path):
     trainer = modellib.MaskRCNN("training", ShapesTrainConfig(), tmp_path)
     trainer.load_weights(trainer.get_imagenet_weights(), by_name=True)
     trainer.train(train, None, learning_rate=0.005, epochs=8, layers="all")
-    detector = modellib.MaskRCNN("inference", ShapesTrainConfig(IMAGES_PER_GPU=1, DETECTION_MIN_CONFIDENCE=0.5), tmp_path)
+    detector = modellib.MaskRCNN(
+        "inference", ShapesTrainConfig(IMAGES_PER_GPU=1, DETECTION_MIN_CONFIDENCE=0.5), tmp_path
+    )
     detector.load_weights(trainer.find_last(), by_name=True)
     score = mean_ap50(detector, held_out)
     print(f"shapes held-out mAP@0.5 = {score:.3f}")

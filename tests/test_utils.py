@@ -1,4 +1,5 @@
 """Tests for mrcnn.utils: Dataset, resizing, mini masks, boxes, evaluation."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -6,10 +7,10 @@ from PIL import Image
 from mrcnn import utils
 from mrcnn.utils import DatasetError
 
-
 # ------------------------------------------------------------------------------------------------
 # Dataset
 # ------------------------------------------------------------------------------------------------
+
 
 def _dataset(paths):
     ds = utils.Dataset()
@@ -119,6 +120,7 @@ def test_default_load_mask_warns(tmp_path):
 # Resizing
 # ------------------------------------------------------------------------------------------------
 
+
 def _odd_image(h=201, w=333):
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -131,18 +133,22 @@ def _odd_mask(h=201, w=333):
     return mask
 
 
-@pytest.mark.parametrize("mode,min_dim,max_dim,min_scale", [
-    ("none", None, None, None),
-    ("square", 256, 512, None),
-    ("square", 100, 256, None),
-    ("square", None, 320, 2.0),
-    ("pad64", 128, None, None),
-    ("crop", 192, None, None),
-])
+@pytest.mark.parametrize(
+    "mode,min_dim,max_dim,min_scale",
+    [
+        ("none", None, None, None),
+        ("square", 256, 512, None),
+        ("square", 100, 256, None),
+        ("square", None, 320, 2.0),
+        ("pad64", 128, None, None),
+        ("crop", 192, None, None),
+    ],
+)
 def test_resize_image_modes(mode, min_dim, max_dim, min_scale):
     image, mask = _odd_image(), _odd_mask()
     out, window, scale, padding, crop = utils.resize_image(
-        image, min_dim=min_dim, max_dim=max_dim, min_scale=min_scale, mode=mode, rng=np.random.default_rng(1))
+        image, min_dim=min_dim, max_dim=max_dim, min_scale=min_scale, mode=mode, rng=np.random.default_rng(1)
+    )
     assert out.dtype == np.uint8
     y1, x1, y2, x2 = window
     if mode == "crop":
@@ -197,6 +203,7 @@ def test_resize_mask_tracks_image_content():
 # Masks and boxes
 # ------------------------------------------------------------------------------------------------
 
+
 def test_extract_bboxes_exclusive():
     mask = np.zeros((10, 12, 3), bool)
     mask[3:6, 4:9, 0] = True  # rows 3..5, cols 4..8
@@ -210,7 +217,7 @@ def test_minimize_expand_round_trip():
     mask = np.zeros((64, 80, 2), bool)
     mask[10:42, 8:40, 0] = True  # rectangle: exact round trip
     yy, xx = np.mgrid[:64, :80]
-    mask[:, :, 1] = (yy - 40) ** 2 + (xx - 55) ** 2 < 15 ** 2  # disk: approximate
+    mask[:, :, 1] = (yy - 40) ** 2 + (xx - 55) ** 2 < 15**2  # disk: approximate
     boxes = utils.extract_bboxes(mask)
     mini = utils.minimize_mask(boxes, mask, (28, 28))
     assert mini.shape == (28, 28, 2) and mini.dtype == bool
@@ -275,8 +282,9 @@ def test_box_refinement_round_trip():
     assert deltas.shape == (20, 4)
     np.testing.assert_allclose(utils.apply_box_deltas(boxes, deltas), gt, atol=1e-3)
     # hand-computed: centre shift of half a box height, doubled width
-    np.testing.assert_allclose(utils.box_refinement([[0, 0, 10, 10]], [[5, -5, 15, 15]])[0],
-                               [0.5, 0.0, 0.0, np.log(2)], atol=1e-6)
+    np.testing.assert_allclose(
+        utils.box_refinement([[0, 0, 10, 10]], [[5, -5, 15, 15]])[0], [0.5, 0.0, 0.0, np.log(2)], atol=1e-6
+    )
 
 
 def test_trim_and_norm_boxes():
@@ -292,6 +300,7 @@ def test_trim_and_norm_boxes():
 # Evaluation
 # ------------------------------------------------------------------------------------------------
 
+
 def _gt():
     masks = np.zeros((40, 40, 2), bool)
     masks[2:12, 2:12, 0] = True
@@ -302,8 +311,16 @@ def _gt():
 def _ap(pred_masks, scores, class_ids=None, **kwargs):
     gt_boxes, gt_ids, gt_masks = _gt()
     class_ids = np.ones(pred_masks.shape[-1], int) if class_ids is None else class_ids
-    return utils.compute_ap(gt_boxes, gt_ids, gt_masks, utils.extract_bboxes(pred_masks), class_ids,
-                            np.asarray(scores, float), pred_masks, **kwargs)
+    return utils.compute_ap(
+        gt_boxes,
+        gt_ids,
+        gt_masks,
+        utils.extract_bboxes(pred_masks),
+        class_ids,
+        np.asarray(scores, float),
+        pred_masks,
+        **kwargs,
+    )
 
 
 def test_compute_ap_perfect():
@@ -337,8 +354,7 @@ def test_compute_ap_empty_cases():
     _, _, gt_masks = _gt()
     args = (np.zeros((0, 4)), np.zeros(0, int), np.zeros(0), no_pred)
     assert utils.compute_ap(*empty_gt, *args)[0] == 1.0
-    assert utils.compute_ap(*empty_gt, utils.extract_bboxes(gt_masks), np.ones(2, int), np.ones(2),
-                            gt_masks)[0] == 0.0
+    assert utils.compute_ap(*empty_gt, utils.extract_bboxes(gt_masks), np.ones(2, int), np.ones(2), gt_masks)[0] == 0.0
 
 
 def test_compute_matches_padding_and_threshold():
@@ -346,8 +362,15 @@ def test_compute_matches_padding_and_threshold():
     pad_masks = np.dstack([gt_masks, np.zeros((40, 40, 1), bool)])
     pad_boxes = np.vstack([gt_boxes, np.zeros((1, 4), np.int32)])
     gt_match, pred_match, overlaps = utils.compute_matches(
-        pad_boxes, np.array([1, 1, 0]), pad_masks, gt_boxes, np.array([1, 1]), np.array([0.3, 0.9]),
-        gt_masks, score_threshold=0.5)
+        pad_boxes,
+        np.array([1, 1, 0]),
+        pad_masks,
+        gt_boxes,
+        np.array([1, 1]),
+        np.array([0.3, 0.9]),
+        gt_masks,
+        score_threshold=0.5,
+    )
     assert overlaps.shape == (1, 2)  # padded GT row dropped, low-score prediction ignored
     np.testing.assert_array_equal(pred_match, [1])
     np.testing.assert_array_equal(gt_match, [-1, 0])
@@ -359,8 +382,9 @@ def test_compute_ap_range_and_recall():
     _, _, gt_masks = _gt()
     gt_boxes, gt_ids, _ = _gt()
     shifted = np.roll(gt_masks, 1, axis=1)  # IoU 90/110 = 0.818
-    ap = utils.compute_ap_range(gt_boxes, gt_ids, gt_masks, utils.extract_bboxes(shifted), gt_ids,
-                                np.ones(2), shifted, verbose=0)
+    ap = utils.compute_ap_range(
+        gt_boxes, gt_ids, gt_masks, utils.extract_bboxes(shifted), gt_ids, np.ones(2), shifted, verbose=0
+    )
     assert ap == pytest.approx(7 / 10)  # thresholds 0.50 .. 0.80 pass, 0.85 .. 0.95 fail
     recall, positive = utils.compute_recall(np.array([[2, 2, 12, 12], [0, 30, 5, 35]]), gt_boxes, 0.5)
     assert recall == 0.5

@@ -1,4 +1,5 @@
 """Tests for mrcnn.visualize: fast overlays, colour splash, atomic saving, matplotlib displays."""
+
 import os
 
 import numpy as np
@@ -40,8 +41,9 @@ def test_apply_mask():
 def test_draw_instances_masks_only():
     image, boxes, masks, ids, scores = _scene()
     colors = [(1.0, 0.0, 0.0), (0.0, 0.0, 1.0)]
-    out = visualize.draw_instances(image, boxes, masks, ids, CLASS_NAMES, scores, colors=colors,
-                                   show_boxes=False, show_labels=False, alpha=0.5)
+    out = visualize.draw_instances(
+        image, boxes, masks, ids, CLASS_NAMES, scores, colors=colors, show_boxes=False, show_labels=False, alpha=0.5
+    )
     assert out.shape == image.shape and out.dtype == np.uint8
     union = masks.any(axis=2)
     np.testing.assert_array_equal(out[~union], image[~union])  # outside: untouched
@@ -54,11 +56,10 @@ def test_draw_instances_masks_only():
 
 def test_draw_instances_boxes_and_labels():
     image, boxes, masks, ids, scores = _scene(120, 160)
-    plain = visualize.draw_instances(image, boxes, masks, ids, CLASS_NAMES, scores,
-                                     show_boxes=False, show_labels=False)
+    plain = visualize.draw_instances(image, boxes, masks, ids, CLASS_NAMES, scores, show_boxes=False, show_labels=False)
     full = visualize.draw_instances(image, boxes, masks, ids, CLASS_NAMES, scores)
     differs = (full != plain).any(axis=2)
-    assert differs[boxes[1, 2] - 1, boxes[1, 1]:boxes[1, 3]].all()  # bottom edge of box 2 (exclusive y2)
+    assert differs[boxes[1, 2] - 1, boxes[1, 1] : boxes[1, 3]].all()  # bottom edge of box 2 (exclusive y2)
     assert not differs[100:, :].any() and not differs[:, 130:].any()  # far from boxes: nothing drawn
     boxes_only = visualize.draw_instances(image, boxes, None, ids, CLASS_NAMES, show_labels=False)
     assert (boxes_only != image).any() and (boxes_only[70:, :] == image[70:, :]).all()
@@ -66,8 +67,9 @@ def test_draw_instances_boxes_and_labels():
 
 def test_draw_instances_zero_and_errors():
     image, boxes, masks, ids, scores = _scene()
-    out = visualize.draw_instances(image, np.zeros((0, 4)), np.zeros(image.shape[:2] + (0,), bool),
-                                   np.zeros(0, int), CLASS_NAMES)
+    out = visualize.draw_instances(
+        image, np.zeros((0, 4)), np.zeros(image.shape[:2] + (0,), bool), np.zeros(0, int), CLASS_NAMES
+    )
     assert out is not image
     np.testing.assert_array_equal(out, image)
     with pytest.raises(ValueError, match="counts disagree"):

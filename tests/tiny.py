@@ -1,4 +1,5 @@
 """A tiny config and shapes data shared by the model-level tests (fast on a 2-core CPU)."""
+
 from mrcnn.config import Config
 from mrcnn.datasets import ShapesDataset
 

@@ -5,6 +5,7 @@
 
 A new backbone is one file with one `@register_backbone("name")` builder, imported below.
 """
+
 from . import mobilenet, resnet  # noqa: F401  (registers the built-in builders)
 from .normalize import PixelNormalization
 from .registry import (
@@ -17,6 +18,12 @@ from .registry import (
 from .weights import find_weights_file, weights_search_dirs
 
 __all__ = [
-    "Backbone", "UnknownBackboneError", "build_backbone", "list_backbones", "register_backbone",
-    "PixelNormalization", "find_weights_file", "weights_search_dirs",
+    "Backbone",
+    "UnknownBackboneError",
+    "build_backbone",
+    "list_backbones",
+    "register_backbone",
+    "PixelNormalization",
+    "find_weights_file",
+    "weights_search_dirs",
 ]

@@ -1,4 +1,5 @@
 """Turn a keras.applications constructor into a `Backbone` (normalise, tap C2..C5, weights, BN freezing)."""
+
 import keras
 
 from mrcnn.weights import h5 as weights_io
@@ -14,8 +15,20 @@ def freeze_batch_norm(model, train_bn):
             layer.trainable = bool(train_bn)
 
 
-def from_application(application, *, name, taps, strides, stage_patterns, normalization, input_shape,
-                     weights, imagenet_file, train_bn, **app_options):
+def from_application(
+    application,
+    *,
+    name,
+    taps,
+    strides,
+    stage_patterns,
+    normalization,
+    input_shape,
+    weights,
+    imagenet_file,
+    train_bn,
+    **app_options,
+):
     """Build `application(include_top=False, ...)` on normalised raw pixels and tap its C2..C5 layers.
 
     application: a keras.applications constructor, e.g. keras.applications.ResNet50.
@@ -30,8 +43,9 @@ def from_application(application, *, name, taps, strides, stage_patterns, normal
     owner = f"{name} with options {app_options}" if app_options else name
     weights_file = resolve_weights(weights, imagenet_file, owner)  # Fail before the (slow) build.
     image = keras.Input(shape=input_shape, name="backbone_image")
-    body = application(include_top=False, weights=None, input_tensor=normalization(image),
-                       input_shape=input_shape, **app_options)
+    body = application(
+        include_top=False, weights=None, input_tensor=normalization(image), input_shape=input_shape, **app_options
+    )
     features = [body.get_layer(tap).output for tap in taps]
     model = keras.Model(image, features, name=name)
     if weights_file is not None:

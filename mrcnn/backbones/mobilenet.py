@@ -17,6 +17,7 @@ stage 5 = 13-16 + Conv_1 + out_relu.
 weights="imagenet" loads the 224-px ImageNet file whatever the input size: detection inputs are
 larger than any size keras.applications trained at.
 """
+
 import keras
 
 from .applications import from_application
@@ -52,11 +53,18 @@ def mobilenet_v1(input_shape=(None, None, 3), weights=None, train_bn=False, alph
     """MobileNet v1 with width multiplier `alpha`: C2..C5 with 128, 256, 512, 1024 * alpha channels."""
     text = V1_ALPHA_TEXT.get(float(alpha))
     return from_application(
-        keras.applications.MobileNet, name="mobilenet_v1",
-        taps=[f"conv_pw_{block}_relu" for block in (3, 5, 11, 13)], strides=STRIDES,
-        stage_patterns=V1_STAGE_PATTERNS, normalization=symmetric_normalization(), input_shape=input_shape,
-        weights=weights, imagenet_file=text and f"mobilenet_{text}_224_tf_no_top.h5", train_bn=train_bn,
-        alpha=alpha)
+        keras.applications.MobileNet,
+        name="mobilenet_v1",
+        taps=[f"conv_pw_{block}_relu" for block in (3, 5, 11, 13)],
+        strides=STRIDES,
+        stage_patterns=V1_STAGE_PATTERNS,
+        normalization=symmetric_normalization(),
+        input_shape=input_shape,
+        weights=weights,
+        imagenet_file=text and f"mobilenet_{text}_224_tf_no_top.h5",
+        train_bn=train_bn,
+        alpha=alpha,
+    )
 
 
 @register_backbone("mobilenet_v2")
@@ -66,7 +74,15 @@ def mobilenet_v2(input_shape=(None, None, 3), weights=None, train_bn=False, alph
     if float(alpha) in V2_ALPHAS:
         imagenet_file = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_224_no_top.h5"
     return from_application(
-        keras.applications.MobileNetV2, name="mobilenet_v2",
-        taps=["block_2_add", "block_5_add", "block_12_add", "out_relu"], strides=STRIDES,
-        stage_patterns=V2_STAGE_PATTERNS, normalization=symmetric_normalization(), input_shape=input_shape,
-        weights=weights, imagenet_file=imagenet_file, train_bn=train_bn, alpha=alpha)
+        keras.applications.MobileNetV2,
+        name="mobilenet_v2",
+        taps=["block_2_add", "block_5_add", "block_12_add", "out_relu"],
+        strides=STRIDES,
+        stage_patterns=V2_STAGE_PATTERNS,
+        normalization=symmetric_normalization(),
+        input_shape=input_shape,
+        weights=weights,
+        imagenet_file=imagenet_file,
+        train_bn=train_bn,
+        alpha=alpha,
+    )

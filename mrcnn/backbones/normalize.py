@@ -1,4 +1,5 @@
 """In-graph input normalisation, so every backbone takes raw RGB pixels in [0, 255]."""
+
 import keras
 from keras import ops
 

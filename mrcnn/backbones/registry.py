@@ -3,6 +3,7 @@
 A builder is a function `builder(input_shape, weights, train_bn, **options) -> Backbone`.
 Register it with `@register_backbone("name")`; `build_backbone("name", ...)` calls it.
 """
+
 import dataclasses
 import inspect
 import re

@@ -2,6 +2,7 @@
 
 Stage k is every layer named `conv{k}_block*`; the stem (conv1_*, pool1_*) belongs to no stage.
 """
+
 import keras
 
 from .applications import from_application
@@ -15,9 +16,17 @@ STAGE_PATTERNS = {stage: rf"conv{stage}_block\d+_\w+" for stage in (2, 3, 4, 5)}
 def _resnet(application, name, conv4_blocks, input_shape, weights, train_bn):
     taps = ["conv2_block3_out", "conv3_block4_out", f"conv4_block{conv4_blocks}_out", "conv5_block3_out"]
     return from_application(
-        application, name=name, taps=taps, strides=STRIDES, stage_patterns=STAGE_PATTERNS,
-        normalization=caffe_normalization(), input_shape=input_shape, weights=weights,
-        imagenet_file=f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5", train_bn=train_bn)
+        application,
+        name=name,
+        taps=taps,
+        strides=STRIDES,
+        stage_patterns=STAGE_PATTERNS,
+        normalization=caffe_normalization(),
+        input_shape=input_shape,
+        weights=weights,
+        imagenet_file=f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        train_bn=train_bn,
+    )
 
 
 @register_backbone("resnet50")

@@ -3,6 +3,7 @@
 Nothing here downloads. `weights="imagenet"` is resolved to the file name keras.applications
 would download, searched for in `weights_search_dirs()`.
 """
+
 import os
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def resolve_weights(weights, imagenet_file, owner="this backbone"):
         return None
     if isinstance(weights, str) and weights == "imagenet":
         if imagenet_file is None:
-            raise ValueError(f"No ImageNet weights exist for {owner} (see keras.applications for the values "
-                             "it has weights for); use weights=None or pass a path to an .h5 file")
+            raise ValueError(
+                f"No ImageNet weights exist for {owner} (see keras.applications for the values "
+                "it has weights for); use weights=None or pass a path to an .h5 file"
+            )
         return str(find_weights_file(imagenet_file))
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"weights must be None, 'imagenet' or a path to an .h5 file, got {type(weights).__name__}")

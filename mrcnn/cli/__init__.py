@@ -1,4 +1,5 @@
 """The `mrcnn` console script (main) and the shared sample CLI (sample)."""
+
 from mrcnn.cli.commands import main
 
 __all__ = ["main"]

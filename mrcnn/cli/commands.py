@@ -5,6 +5,7 @@
 W is a weights file saved by mrcnn (it stores its config and class names). Errors are printed
 as one line (exit code 2), not as a traceback.
 """
+
 import argparse
 import os
 import sys

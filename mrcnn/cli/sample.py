@@ -5,6 +5,7 @@ a prepared `utils.Dataset`, and a default dataset folder; optionally its own fla
 (`extra_arguments`) and Config values derived from them (`config_overrides`, e.g. NUM_CLASSES).
 Everything else (weights resolution, training, COCO evaluation, splash output) lives here once.
 """
+
 import argparse
 import ast
 import sys
@@ -118,8 +119,11 @@ def training_stages(epochs, learning_rate, layers=None):
         return [(epochs, layers, learning_rate)]
     heads_end = max(1, round(0.2 * epochs))
     final_start = max(heads_end, round(0.85 * epochs))
-    stages = [(heads_end, "heads", learning_rate), (final_start, "all", learning_rate / 5),
-              (epochs, "all", learning_rate / 50)]
+    stages = [
+        (heads_end, "heads", learning_rate),
+        (final_start, "all", learning_rate / 5),
+        (epochs, "all", learning_rate / 50),
+    ]
     return [stage for i, stage in enumerate(stages) if i == 0 or stage[0] > stages[i - 1][0]]
 
 
@@ -236,24 +240,36 @@ def build_parser(task):
     common.add_argument("--alpha", type=float, default=None, help="MobileNet width multiplier")
     common.add_argument("--image-size", type=int, default=None, help="square input size, a multiple of 64")
     common.add_argument("--limit", type=int, default=None, help="use only the first N images of each split")
-    common.add_argument("--set", type=parse_setting, action="append", metavar="KEY=VALUE",
-                        help="override a Config attribute, e.g. --set TRAIN_ROIS_PER_IMAGE=64 (repeatable; "
-                             "inference starts from the config stored in the weights file)")
+    common.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a Config attribute, e.g. --set TRAIN_ROIS_PER_IMAGE=64 (repeatable; "
+        "inference starts from the config stored in the weights file)",
+    )
     if task.extra_arguments:
         task.extra_arguments(common)
 
     train = commands.add_parser("train", parents=[common], help="train on <dataset>/train, validate on val")
     train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--layers", default=None,
-                       help="train only these layers at a constant rate: heads, 3+, 4+, 5+, all, or a layer-name "
-                            "regex (default: heads for 20%% of the epochs, then all at lr/5, last 15%% at lr/50)")
+    train.add_argument(
+        "--layers",
+        default=None,
+        help="train only these layers at a constant rate: heads, 3+, 4+, 5+, all, or a layer-name "
+        "regex (default: heads for 20%% of the epochs, then all at lr/5, last 15%% at lr/50)",
+    )
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the config's)")
     train.add_argument("--steps", type=int, default=None, help="steps per epoch (default: the config's)")
 
     evaluate = commands.add_parser("evaluate", parents=[common], help="COCO mask and box AP on a split")
     evaluate.add_argument("--subset", default="val")
-    evaluate.add_argument("--min-confidence", type=float, default=0.05,
-                          help="keep detections above this score (COCO AP wants low; default %(default)s)")
+    evaluate.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.05,
+        help="keep detections above this score (COCO AP wants low; default %(default)s)",
+    )
     evaluate.add_argument("--out", default=None, help="results .json (a .md table is written beside it)")
 
     splash = commands.add_parser("splash", parents=[common], help="colour splash + overlay of one image or video")
@@ -285,4 +301,3 @@ def run(task, argv=None):
 def repo_shared_dir():
     """<repo>/../shared, where the project's datasets and weights live next to the checkout."""
     return Path(__file__).resolve().parents[2] / "shared"
-

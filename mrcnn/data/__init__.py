@@ -1,1 +1,2 @@
-"""Host-side data: the Dataset API, image decoding and resizing, masks, numpy boxes, augmentation, the batch generator."""
+"""Host-side data: the Dataset API, image decoding and resizing, masks, numpy boxes, augmentation,
+the batch generator."""

@@ -9,18 +9,30 @@ Output shapes equal input shapes (needed to keep the masks aligned with the imag
 
 `as_augmenter(obj)` also adapts an albumentations transform or a matterport-style imgaug augmenter.
 """
+
 import math
 
 import numpy as np
 from PIL import Image
 
 # imgaug augmenters that may touch masks (geometry only), as matterport used them.
-IMGAUG_MASK_SAFE = frozenset({
-    "Sequential", "SomeOf", "OneOf", "Sometimes", "Fliplr", "Flipud", "CropAndPad", "Affine", "PiecewiseAffine",
-})
+IMGAUG_MASK_SAFE = frozenset(
+    {
+        "Sequential",
+        "SomeOf",
+        "OneOf",
+        "Sometimes",
+        "Fliplr",
+        "Flipud",
+        "CropAndPad",
+        "Affine",
+        "PiecewiseAffine",
+    }
+)
 IMGAUG_MISSING = (
     "imgaug augmenters need the imgaug package, which does not import on NumPy 2 (it uses np.sctypes, removed in "
-    "NumPy 2.0) and is unmaintained. Use the built-in augmenters instead (mrcnn.data.augment: Fliplr, Flipud, Multiply, "
+    "NumPy 2.0) and is unmaintained. Use the built-in augmenters instead "
+    "(mrcnn.data.augment: Fliplr, Flipud, Multiply, "
     "Contrast, GaussianBlur, Affine, Sometimes, OneOf, Sequential, default_augmentation()) or an albumentations "
     "transform, e.g. albumentations.HorizontalFlip(p=0.5)."
 )
@@ -166,8 +178,9 @@ class Affine(Augmenter):
             return np.asarray(pil)
 
         image = warp(image, Image.Resampling.BILINEAR)
-        warped = [warp(masks[..., i].astype(np.uint8) * 255, Image.Resampling.NEAREST) > 127
-                  for i in range(masks.shape[-1])]
+        warped = [
+            warp(masks[..., i].astype(np.uint8) * 255, Image.Resampling.NEAREST) > 127 for i in range(masks.shape[-1])
+        ]
         return image, np.stack(warped, axis=-1) if warped else masks
 
     @staticmethod
@@ -227,11 +240,13 @@ def default_augmentation():
     Left-right flip (p 0.5); brightness x0.8..1.2 (p 0.5); zoom x0.9..1.1 about the centre (p 0.5).
     No vertical flip or rotation, which would be wrong for many datasets (e.g. upright objects).
     """
-    return Sequential([
-        Fliplr(0.5),
-        Sometimes(0.5, Multiply((0.8, 1.2))),
-        Sometimes(0.5, Affine(scale=(0.9, 1.1))),
-    ])
+    return Sequential(
+        [
+            Fliplr(0.5),
+            Sometimes(0.5, Multiply((0.8, 1.2))),
+            Sometimes(0.5, Affine(scale=(0.9, 1.1))),
+        ]
+    )
 
 
 def scale_jitter_augmentation():
@@ -241,12 +256,14 @@ def scale_jitter_augmentation():
     zoom of x0.6..1.5 with a shift of up to 15% of the image: objects are seen at many sizes and
     positions, so the RPN cannot simply memorise the training images.
     """
-    return Sequential([
-        Fliplr(0.5),
-        Sometimes(0.5, Multiply((0.7, 1.3))),
-        Sometimes(0.5, Contrast((0.8, 1.2))),
-        Sometimes(0.7, Affine(scale=(0.6, 1.5), translate=(-0.15, 0.15))),
-    ])
+    return Sequential(
+        [
+            Fliplr(0.5),
+            Sometimes(0.5, Multiply((0.7, 1.3))),
+            Sometimes(0.5, Contrast((0.8, 1.2))),
+            Sometimes(0.7, Affine(scale=(0.6, 1.5), translate=(-0.15, 0.15))),
+        ]
+    )
 
 
 PRESETS = {"default": default_augmentation, "scale_jitter": scale_jitter_augmentation}
@@ -361,5 +378,6 @@ def as_augmenter(obj):
         return Checked(_Imgaug(obj, _import_imgaug()))
     raise TypeError(
         f"Cannot use {type(obj).__name__} {obj!r:.80} as an augmenter. Pass a mrcnn.data.augment augmenter "
-        "(or a subclass of mrcnn.data.augment.Augmenter), a preset name, an albumentations transform, or an imgaug augmenter."
+        "(or a subclass of mrcnn.data.augment.Augmenter), a preset name, an albumentations transform, "
+        "or an imgaug augmenter."
     )

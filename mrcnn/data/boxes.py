@@ -2,12 +2,12 @@
 
 Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive; box area is (y2 - y1) * (x2 - x1).
 """
+
 import numpy as np
 
 
 def _areas(boxes):
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-
 
 
 def compute_iou(box, boxes, box_area=None, boxes_area=None):
@@ -23,7 +23,6 @@ def compute_iou(box, boxes, box_area=None, boxes_area=None):
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-
 def compute_overlaps(boxes1, boxes2):
     """Pairwise box IoU. boxes1: [N1, 4], boxes2: [N2, 4] -> [N1, N2] float."""
     a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 1, 4)
@@ -33,7 +32,6 @@ def compute_overlaps(boxes1, boxes2):
     inter = inter_h * inter_w
     union = _areas(a) + _areas(b) - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
 
 
 def compute_overlaps_masks(masks1, masks2):
@@ -51,7 +49,6 @@ def compute_overlaps_masks(masks1, masks2):
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-
 def non_max_suppression(boxes, scores, threshold):
     """Greedy NMS. boxes: [N, 4] pixels, scores: [N]. Returns int32 indices of kept boxes, best first."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -66,12 +63,10 @@ def non_max_suppression(boxes, scores, threshold):
     return np.array(keep, dtype=np.int32)
 
 
-
 def _centres(boxes):
     heights = boxes[:, 2] - boxes[:, 0]
     widths = boxes[:, 3] - boxes[:, 1]
     return boxes[:, 0] + 0.5 * heights, boxes[:, 1] + 0.5 * widths, heights, widths
-
 
 
 def box_refinement(box, gt_box):
@@ -84,7 +79,6 @@ def box_refinement(box, gt_box):
     return np.stack([(gy - cy) / h, (gx - cx) / w, np.log(gh / h), np.log(gw / w)], axis=1)
 
 
-
 def apply_box_deltas(boxes, deltas):
     """Apply [N, (dy, dx, log dh, log dw)] to boxes [N, (y1, x1, y2, x2)]; inverse of box_refinement."""
     cy, cx, h, w = _centres(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
@@ -94,14 +88,12 @@ def apply_box_deltas(boxes, deltas):
     return np.stack([cy - 0.5 * h, cx - 0.5 * w, cy + 0.5 * h, cx + 0.5 * w], axis=1)
 
 
-
 def trim_zeros(x):
     """Drop all-zero rows (padding). x: [N, C] -> [M, C]."""
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"trim_zeros: expected a 2-D array, got shape {x.shape}")
     return x[~np.all(x == 0, axis=1)]
-
 
 
 def norm_boxes(boxes, shape):
@@ -114,10 +106,8 @@ def norm_boxes(boxes, shape):
     return np.asarray(boxes, dtype=np.float32) / np.array([height, width, height, width], dtype=np.float32)
 
 
-
 def denorm_boxes(boxes, shape):
     """Normalised boxes -> int32 pixel boxes: round(boxes * (H, W, H, W)). Inverse of norm_boxes (no -1 shift)."""
     height, width = shape[:2]
     scale = np.array([height, width, height, width], dtype=np.float32)
     return np.around(np.asarray(boxes, dtype=np.float32) * scale).astype(np.int32)
-

@@ -5,6 +5,7 @@ they never had (fewer "anything round on this wall is a balloon" mistakes), and,
 them, makes the small objects the images lack. Pasted pixels cover the target's objects, whose
 masks lose what was covered. Both images are already resized to the model's input frame.
 """
+
 import numpy as np
 
 from mrcnn.data.masks import extract_bboxes
@@ -53,10 +54,10 @@ class CopyPaste:
         top = int(rng.integers(y1, max(y1, y2 - height) + 1))
         left = int(rng.integers(x1, max(x1, x2 - width) + 1))
         pasted = np.zeros(image.shape[:2] + (patch_masks.shape[2],), bool)
-        pasted[top:top + height, left:left + width] = patch_masks
+        pasted[top : top + height, left : left + width] = patch_masks
         alpha = patch_masks.any(axis=2)
         image = image.copy()
-        image[top:top + height, left:left + width][alpha] = patch[alpha]
+        image[top : top + height, left : left + width][alpha] = patch[alpha]
         masks = masks & ~pasted.any(axis=2)[:, :, None]
         return image, np.concatenate([masks, pasted], axis=2), np.concatenate([class_ids, patch_ids])
 

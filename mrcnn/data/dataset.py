@@ -1,4 +1,5 @@
 """matterport's Dataset API: classes, images and their sources; subclass it for your data."""
+
 import warnings
 
 import numpy as np
@@ -34,7 +35,8 @@ class Dataset:
                 if info["name"] != class_name:
                     raise DatasetError(
                         f"add_class: class {source}.{class_id} already added as {info['name']!r}, "
-                        f"now named {class_name!r}; use one name per class id")
+                        f"now named {class_name!r}; use one name per class id"
+                    )
                 return
         self.class_info.append({"source": source, "id": class_id, "name": class_name})
         self._prepared = False
@@ -57,24 +59,31 @@ class Dataset:
         self.class_names = [str(c["name"]).split(",")[0] for c in self.class_info]
         self.num_images = len(self.image_info)
         self._image_ids = np.arange(self.num_images)
-        self.class_from_source_map = {
-            f"{c['source']}.{c['id']}": i for i, c in enumerate(self.class_info)}
-        self.image_from_source_map = {
-            f"{info['source']}.{info['id']}": i for i, info in enumerate(self.image_info)}
+        self.class_from_source_map = {f"{c['source']}.{c['id']}": i for i, c in enumerate(self.class_info)}
+        self.image_from_source_map = {f"{info['source']}.{info['id']}": i for i, info in enumerate(self.image_info)}
         self.sources = sorted({c["source"] for c in self.class_info})
         self.source_class_ids = {
             source: [i for i, c in enumerate(self.class_info) if i == 0 or c["source"] == source]
-            for source in self.sources}
+            for source in self.sources
+        }
         self._prepared = True
 
-    _PREPARED_ATTRS = ("num_classes", "class_ids", "class_names", "num_images", "class_from_source_map",
-                       "image_from_source_map", "sources")
+    _PREPARED_ATTRS = (
+        "num_classes",
+        "class_ids",
+        "class_names",
+        "num_images",
+        "class_from_source_map",
+        "image_from_source_map",
+        "sources",
+    )
 
     def __getattr__(self, name):
         # Only called for missing attributes: explain the usual cause instead of a bare AttributeError.
         if name in Dataset._PREPARED_ATTRS:
-            raise AttributeError(f"Dataset.{name} is set by prepare(); call dataset.prepare() after adding "
-                                 f"classes and images")
+            raise AttributeError(
+                f"Dataset.{name} is set by prepare(); call dataset.prepare() after adding classes and images"
+            )
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- lookups ------------------------------------------------------------------------------
@@ -92,7 +101,8 @@ class Dataset:
         except KeyError:
             raise DatasetError(
                 f"unknown source class {source_class_id!r}; known: "
-                f"{sorted(self.class_from_source_map)[:20]} (format is 'source.class_id')") from None
+                f"{sorted(self.class_from_source_map)[:20]} (format is 'source.class_id')"
+            ) from None
 
     def get_source_class_id(self, class_id, source):
         """Internal class id -> the class id used by ``source``."""
@@ -101,7 +111,8 @@ class Dataset:
         info = self.class_info[class_id]
         if info["source"] != source:
             raise DatasetError(
-                f"class id {class_id} ({info['name']!r}) belongs to source {info['source']!r}, not {source!r}")
+                f"class id {class_id} ({info['name']!r}) belongs to source {info['source']!r}, not {source!r}"
+            )
         return info["id"]
 
     def source_image_link(self, image_id):
@@ -127,8 +138,8 @@ class Dataset:
             raise DatasetError(f"{where}: file not found: {path}; fix the path given to add_image") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
             raise DatasetError(
-                f"{where}: cannot decode {path} ({err}); the file is corrupt or not an image, "
-                f"replace or remove it") from None
+                f"{where}: cannot decode {path} ({err}); the file is corrupt or not an image, replace or remove it"
+            ) from None
 
     def load_mask(self, image_id):
         """Instance masks [H, W, N] bool and class ids [N] int32. Override in a subclass.
@@ -136,8 +147,10 @@ class Dataset:
         The default warns and returns an empty mask [H, W, 0] (H, W from the image info or the
         file header, 0 if unknown) and empty class ids, as matterport does.
         """
-        warnings.warn("Dataset.load_mask() is the default and returns no instances; "
-                      "override load_mask in your Dataset subclass", stacklevel=2)
+        warnings.warn(
+            "Dataset.load_mask() is the default and returns no instances; override load_mask in your Dataset subclass",
+            stacklevel=2,
+        )
         height, width = self._image_size(image_id)
         return np.zeros([height, width, 0], dtype=bool), np.zeros([0], dtype=np.int32)
 
@@ -159,6 +172,4 @@ class Dataset:
 
     def _require_prepared(self, what):
         if not self._prepared:
-            raise DatasetError(f"{what}: dataset not prepared; call dataset.prepare() after adding "
-                               f"classes and images")
-
+            raise DatasetError(f"{what}: dataset not prepared; call dataset.prepare() after adding classes and images")

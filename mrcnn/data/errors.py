@@ -3,4 +3,3 @@
 
 class DatasetError(ValueError):
     """Bad dataset input: the message names the image or file and what to fix."""
-

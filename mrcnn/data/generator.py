@@ -7,6 +7,7 @@ Each batch is a dict of numpy arrays:
   gt_masks     [b, G, h, w] uint8: mini masks over each box (USE_MINI_MASK) or full-image masks.
 G = MAX_GT_INSTANCES. RPN and ROI targets are computed in-graph from these.
 """
+
 import math
 
 import keras
@@ -31,9 +32,13 @@ def _check_mask(dataset, image_id, image, masks, class_ids):
             f"{where}: load_mask must return masks [H, W, N] matching the image {image.shape[:2]}, got {masks.shape}"
         )
     if class_ids.shape != (masks.shape[2],):
-        raise AnnotationError(f"{where}: load_mask returned {masks.shape[2]} masks but class_ids of shape {class_ids.shape}")
+        raise AnnotationError(
+            f"{where}: load_mask returned {masks.shape[2]} masks but class_ids of shape {class_ids.shape}"
+        )
     if np.any(np.abs(class_ids) >= dataset.num_classes):
-        raise AnnotationError(f"{where}: class ids {np.unique(class_ids).tolist()} exceed the dataset's {dataset.num_classes} classes")
+        raise AnnotationError(
+            f"{where}: class ids {np.unique(class_ids).tolist()} exceed the dataset's {dataset.num_classes} classes"
+        )
     return masks.astype(bool), class_ids.astype(np.int32)
 
 
@@ -93,8 +98,18 @@ class DataGenerator(keras.utils.PyDataset):
     runs in `workers` threads.
     """
 
-    def __init__(self, dataset, config, shuffle=True, augmentation=None, steps=None, seed=None,
-                 no_augmentation_sources=None, workers=1, copy_paste=None):
+    def __init__(
+        self,
+        dataset,
+        config,
+        shuffle=True,
+        augmentation=None,
+        steps=None,
+        seed=None,
+        no_augmentation_sources=None,
+        workers=1,
+        copy_paste=None,
+    ):
         super().__init__(workers=workers, use_multiprocessing=False)
         if not len(dataset.image_ids):
             raise ValueError("The dataset has no images; did you call dataset.prepare() after adding images?")
@@ -125,8 +140,14 @@ class DataGenerator(keras.utils.PyDataset):
     def example(self, image_id, rng):
         source = self.dataset.image_info[image_id]["source"]
         plain = source in self.no_augmentation_sources
-        example = load_image_gt(self.dataset, self.config, image_id, None if plain else self.augmenter, rng,
-                                None if plain else self.copy_paste)
+        example = load_image_gt(
+            self.dataset,
+            self.config,
+            image_id,
+            None if plain else self.augmenter,
+            rng,
+            None if plain else self.copy_paste,
+        )
         return example[0], *pad_example(*example, self.config.MAX_GT_INSTANCES)
 
     def __getitem__(self, index):
@@ -135,9 +156,11 @@ class DataGenerator(keras.utils.PyDataset):
         ids = [order[(index * size + j) % len(order)] for j in range(size)]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         images, class_ids, boxes, masks = zip(*(self.example(i, rng) for i in ids))
-        return ({
-            "image": np.stack(images).astype(np.float32),
-            "gt_class_ids": np.stack(class_ids),
-            "gt_boxes": np.stack(boxes),
-            "gt_masks": np.stack(masks),
-        },)
+        return (
+            {
+                "image": np.stack(images).astype(np.float32),
+                "gt_class_ids": np.stack(class_ids),
+                "gt_boxes": np.stack(boxes),
+                "gt_masks": np.stack(masks),
+            },
+        )

@@ -1,11 +1,11 @@
 """Reading a user's image files into RGB uint8 arrays."""
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mrcnn.data.errors import DatasetError
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
 
 
 def _read_rgb(path, exif=False):
@@ -23,7 +23,6 @@ def _read_rgb(path, exif=False):
         return np.asarray(im, dtype=np.uint8).copy()
 
 
-
 def read_image(path, exif=True):
     """Read a user's image file as RGB uint8 [H, W, 3], upright (EXIF orientation applied).
 
@@ -35,4 +34,3 @@ def read_image(path, exif=True):
         raise DatasetError(f"image file not found: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise DatasetError(f"cannot decode {path} ({err}); the file is corrupt or not an image") from None
-

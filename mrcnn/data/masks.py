@@ -2,6 +2,7 @@
 
 Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive.
 """
+
 import numpy as np
 from PIL import Image
 
@@ -30,7 +31,6 @@ def _bilinear_crops(mask, bbox, out_h, out_w):
     return top * (1 - wy) + bottom * wy
 
 
-
 def minimize_mask(bbox, mask, mini_shape):
     """Crop each instance mask to its box and resize it to mini_shape (bilinear, threshold 0.5).
 
@@ -51,11 +51,9 @@ def minimize_mask(bbox, mask, mini_shape):
     return np.transpose(mini, (1, 2, 0))
 
 
-
 def _clip_boxes(boxes, shape):
     limits = np.array([shape[0], shape[1], shape[0], shape[1]])
     return np.clip(boxes, 0, limits)
-
 
 
 def _paste(full, soft_mask, box):
@@ -68,9 +66,8 @@ def _paste(full, soft_mask, box):
     cy1, cx1 = max(y1, 0), max(x1, 0)
     cy2, cx2 = min(y2, full.shape[0]), min(x2, full.shape[1])
     if cy2 > cy1 and cx2 > cx1:
-        full[cy1:cy2, cx1:cx2] = resized[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1]
+        full[cy1:cy2, cx1:cx2] = resized[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
     return full
-
 
 
 def expand_mask(bbox, mini_mask, image_shape):
@@ -89,7 +86,6 @@ def expand_mask(bbox, mini_mask, image_shape):
     return out
 
 
-
 def unmold_mask(mask, bbox, image_shape):
     """Full-size mask from a network mask: resize mask [h, w] float (0..1) into bbox, threshold 0.5.
 
@@ -97,7 +93,6 @@ def unmold_mask(mask, bbox, image_shape):
     """
     full = np.zeros(tuple(image_shape[:2]), dtype=bool)
     return _paste(full, np.asarray(mask), bbox)
-
 
 
 def extract_bboxes(mask):
@@ -115,4 +110,3 @@ def extract_bboxes(mask):
     boxes = np.stack([y1, x1, y2, x2], axis=1).astype(np.int32)
     boxes[~rows.any(axis=0)] = 0
     return boxes
-

@@ -6,11 +6,9 @@ from PIL import Image
 _RESIZE_MODES = ("none", "square", "pad64", "crop")
 
 
-
 def _scaled_size(height, width, scale):
     """Output (height, width) for a resize by ``scale``; shared by resize_image and resize_mask."""
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-
 
 
 def resize(image, output_shape):
@@ -35,7 +33,6 @@ def resize(image, output_shape):
     return out[:, :, 0] if image.ndim == 2 else out
 
 
-
 def _compute_scale(height, width, min_dim, max_dim, min_scale, mode):
     scale = max(1.0, min_dim / min(height, width)) if min_dim else 1.0
     if min_scale and scale < min_scale:
@@ -45,11 +42,9 @@ def _compute_scale(height, width, min_dim, max_dim, min_scale, mode):
     return scale
 
 
-
 def _centre_pad(size, target):
     before = (target - size) // 2
     return before, target - size - before
-
 
 
 def _check_resize_args(image, min_dim, max_dim, mode):
@@ -64,7 +59,6 @@ def _check_resize_args(image, min_dim, max_dim, mode):
         raise ValueError("resize_image: mode 'crop' needs min_dim (the crop size)")
     if mode == "pad64" and min_dim and min_dim % 64:
         raise ValueError(f"resize_image: mode 'pad64' needs min_dim divisible by 64, got {min_dim}")
-
 
 
 def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square", rng=None):
@@ -95,16 +89,15 @@ def resize_image(image, min_dim=None, max_dim=None, min_scale=None, mode="square
     h, w = image.shape[:2]
     if mode == "crop":
         y, x = _random_offsets(h - min_dim, w - min_dim, rng)
-        image = image[y:y + min_dim, x:x + min_dim]
+        image = image[y : y + min_dim, x : x + min_dim]
         return image, (0, 0, min_dim, min_dim), scale, no_pad, (y, x, min_dim, min_dim)
     if mode == "square":
         (top, bottom), (left, right) = _centre_pad(h, max_dim), _centre_pad(w, max_dim)
     else:  # pad64
         (top, bottom), (left, right) = _centre_pad(h, -(-h // 64) * 64), _centre_pad(w, -(-w // 64) * 64)
     padding = [(top, bottom), (left, right), (0, 0)]
-    image = np.pad(image, padding[:image.ndim], mode="constant")
+    image = np.pad(image, padding[: image.ndim], mode="constant")
     return image, (top, left, top + h, left + w), scale, padding, None
-
 
 
 def _random_offsets(max_y, max_x, rng):
@@ -113,12 +106,10 @@ def _random_offsets(max_y, max_x, rng):
     return int(rng.integers(0, max_y + 1)), int(rng.integers(0, max_x + 1))
 
 
-
 def _nearest_indices(size, out_size):
     """Source index of each output pixel for a nearest-neighbour resize of ``size`` -> ``out_size``."""
     idx = ((np.arange(out_size) + 0.5) * (size / out_size)).astype(np.int64)
     return np.minimum(idx, size - 1)
-
 
 
 def resize_mask(mask, scale, padding, crop=None):
@@ -136,6 +127,5 @@ def resize_mask(mask, scale, padding, crop=None):
     mask = mask.take(rows, axis=0).take(cols, axis=1).astype(bool, copy=False)
     if crop is not None:
         y, x, h, w = crop
-        return mask[y:y + h, x:x + w]
+        return mask[y : y + h, x : x + w]
     return np.pad(mask, [tuple(p) for p in padding[:2]] + [(0, 0)], mode="constant")
-

@@ -8,6 +8,7 @@ COCO category ids become contiguous class ids 1..K in ascending category-id orde
 string). Crowd instances (``iscrowd`` 1) get NEGATIVE class ids, as in matterport: training drops them
 from the targets and evaluation marks them crowd.
 """
+
 import contextlib
 import io
 import json
@@ -35,8 +36,11 @@ def read_json(path):
 def read_coco(annotation_json):
     """Load an instances json into a pycocotools ``COCO`` without its console chatter."""
     data = read_json(annotation_json)
-    missing = [k for k in ("images", "annotations", "categories") if k not in data] \
-        if isinstance(data, dict) else ["images", "annotations", "categories"]
+    missing = (
+        [k for k in ("images", "annotations", "categories") if k not in data]
+        if isinstance(data, dict)
+        else ["images", "annotations", "categories"]
+    )
     if missing:
         raise DatasetError(f"{annotation_json}: not a COCO instances file (missing {', '.join(missing)})")
     coco = COCO()
@@ -58,14 +62,17 @@ def select_categories(coco, categories, annotation_json):
     for cat in categories:
         if isinstance(cat, str):
             if cat not in by_name:
-                raise DatasetError(f"{annotation_json}: unknown category name {cat!r}; "
-                                   f"the file has: {', '.join(sorted(by_name))}")
+                raise DatasetError(
+                    f"{annotation_json}: unknown category name {cat!r}; the file has: {', '.join(sorted(by_name))}"
+                )
             ids.add(by_name[cat])
         elif isinstance(cat, (int, np.integer)) and int(cat) in coco.cats:
             ids.add(int(cat))
         else:
-            raise DatasetError(f"{annotation_json}: unknown category {cat!r}; "
-                               f"the file has ids {sorted(coco.cats)} named {', '.join(sorted(by_name))}")
+            raise DatasetError(
+                f"{annotation_json}: unknown category {cat!r}; "
+                f"the file has ids {sorted(coco.cats)} named {', '.join(sorted(by_name))}"
+            )
     return sorted(ids)
 
 
@@ -79,8 +86,9 @@ def segmentation_mask(segmentation, height, width, where):
         polygons = []
         for k, poly in enumerate(segmentation):
             if not isinstance(poly, (list, tuple)) or len(poly) % 2:
-                raise DatasetError(f"{where}: polygon {k} must be a flat list [x1, y1, x2, y2, ...] "
-                                   f"with an even number of values")
+                raise DatasetError(
+                    f"{where}: polygon {k} must be a flat list [x1, y1, x2, y2, ...] with an even number of values"
+                )
             if len(poly) >= 6:
                 polygons.append([float(v) for v in poly])
         if not polygons:
@@ -88,14 +96,14 @@ def segmentation_mask(segmentation, height, width, where):
         rle = mask_util.merge(mask_util.frPyObjects(polygons, height, width))
     elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
         if list(segmentation["size"]) != [height, width]:
-            raise DatasetError(f"{where}: RLE size {segmentation['size']} differs from the image size "
-                               f"[{height}, {width}]")
+            raise DatasetError(
+                f"{where}: RLE size {segmentation['size']} differs from the image size [{height}, {width}]"
+            )
         rle = segmentation
         if isinstance(segmentation["counts"], list):
             rle = mask_util.frPyObjects(segmentation, height, width)
     else:
-        raise DatasetError(f"{where}: segmentation must be a list of polygons or an RLE dict "
-                           f"with 'size' and 'counts'")
+        raise DatasetError(f"{where}: segmentation must be a list of polygons or an RLE dict with 'size' and 'counts'")
     return mask_util.decode(rle).astype(bool)
 
 
@@ -129,8 +137,15 @@ class CocoDataset(Dataset):
         path = os.path.join(str(image_dir), img["file_name"])
         if not os.path.isfile(path):
             raise DatasetError(f"{where} ({img['file_name']}): image file {path} not found")
-        self.add_image(source, image_id=img["id"], path=path, width=img["width"], height=img["height"],
-                       annotations=anns, annotation_file=annotation_json)
+        self.add_image(
+            source,
+            image_id=img["id"],
+            path=path,
+            width=img["width"],
+            height=img["height"],
+            annotations=anns,
+            annotation_file=annotation_json,
+        )
 
     def load_mask(self, image_id):
         """masks: [H, W, N] bool; class_ids: [N] int32, negative for crowd. Empty masks are dropped."""

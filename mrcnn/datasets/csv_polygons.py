@@ -13,6 +13,7 @@ Layout: a header line ``filename,class,points``, then one row per instance::
 
 Blank lines are skipped. A bad row raises DatasetError with the file name and line number.
 """
+
 import csv
 import os
 
@@ -29,11 +30,13 @@ def parse_points(text, where):
     try:
         values = [float(v) for v in text.split()]
     except ValueError:
-        raise DatasetError(f"{where}: points must be numbers 'x1 y1 x2 y2 ...' separated by spaces, "
-                           f"got {text!r:.80}") from None
+        raise DatasetError(
+            f"{where}: points must be numbers 'x1 y1 x2 y2 ...' separated by spaces, got {text!r:.80}"
+        ) from None
     if len(values) % 2 or len(values) < 6 or not np.all(np.isfinite(values)):
-        raise DatasetError(f"{where}: points need an even count of at least 6 finite numbers "
-                           f"(3 x,y pairs), got {len(values)}")
+        raise DatasetError(
+            f"{where}: points need an even count of at least 6 finite numbers (3 x,y pairs), got {len(values)}"
+        )
     return values[0::2], values[1::2]
 
 
@@ -54,8 +57,10 @@ def _read_rows(csv_path):
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != 3:
-                raise DatasetError(f"{where}: expected 3 fields (filename,class,points), got {len(row)}; "
-                                   f"quote the points if they contain commas")
+                raise DatasetError(
+                    f"{where}: expected 3 fields (filename,class,points), got {len(row)}; "
+                    f"quote the points if they contain commas"
+                )
             filename, name, points = (cell.strip() for cell in row)
             if not filename or not name:
                 raise DatasetError(f"{where}: filename and class must not be empty")
@@ -75,8 +80,7 @@ class CsvPolygonDataset(PolygonDataset):
         rows = _read_rows(csv_path)
         for line, _, name, _, _ in rows:
             if class_names is not None and name not in class_names:
-                raise DatasetError(f"{csv_path}: line {line}: class {name!r} is not in class_names "
-                                   f"{list(class_names)}")
+                raise DatasetError(f"{csv_path}: line {line}: class {name!r} is not in class_names {list(class_names)}")
         ids = self.add_class_names(source, class_names or sorted({r[2] for r in rows}))
         images = {}
         for line, filename, name, xs, ys in rows:

@@ -3,6 +3,7 @@
 Each image has a plain background and 1..max_shapes shapes of random colour, size and place;
 masks are exact. Generation is seeded, so a dataset is reproducible.
 """
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -43,8 +44,15 @@ class ShapesDataset(Dataset):
                 x = int(rng.integers(size, width - size))
                 color = tuple(int(c) for c in (background + rng.integers(80, 176, 3)) % 256)
                 shapes.append((SHAPES[rng.integers(len(SHAPES))], color, (y, x, size)))
-            self.add_image("shapes", image_id=image_id, path=None, width=width, height=height,
-                           bg_color=tuple(int(c) for c in background), shapes=shapes)
+            self.add_image(
+                "shapes",
+                image_id=image_id,
+                path=None,
+                width=width,
+                height=height,
+                bg_color=tuple(int(c) for c in background),
+                shapes=shapes,
+            )
 
     def load_image(self, image_id):
         info = self.image_info[image_id]
@@ -64,7 +72,7 @@ class ShapesDataset(Dataset):
             _draw(ImageDraw.Draw(layer), shape, y, x, size, 1)
             masks[:, :, i] = np.asarray(layer)
         for i in range(len(shapes) - 1):
-            masks[:, :, i] &= ~masks[:, :, i + 1:].any(axis=2)
+            masks[:, :, i] &= ~masks[:, :, i + 1 :].any(axis=2)
         keep = masks.any(axis=(0, 1))
         class_ids = np.array([SHAPES.index(s[0]) + 1 for s in shapes], np.int32)
         return masks[:, :, keep], class_ids[keep]

@@ -11,6 +11,7 @@ Classes: with ``class_attribute`` the name is ``region_attributes[class_attribut
 region is ``default_class``. Class names get ids in sorted order unless ``class_names`` fixes it (use
 that to keep train and val consistent).
 """
+
 import math
 import os
 
@@ -76,8 +77,7 @@ class PolygonDataset(Dataset):
 def _points(shape, key, where):
     """shape[key] as a float array; DatasetError unless it is a list of numbers."""
     value = shape[key]
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                              for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise DatasetError(f"{where}: polygon {key} must be a list of numbers, got {value!r:.80}")
     return np.array(value, np.float64)
 
@@ -176,8 +176,16 @@ def _entry_polygons(entry, where, class_attribute, default_class, class_names):
 class ViaDataset(PolygonDataset):
     """Regions of a VIA json; see the module docstring for the accepted layout."""
 
-    def load_via(self, annotation_json, image_dir, source="via", class_attribute=None, default_class="object",
-                 class_names=None, skip_empty=True):
+    def load_via(
+        self,
+        annotation_json,
+        image_dir,
+        source="via",
+        class_attribute=None,
+        default_class="object",
+        class_names=None,
+        skip_empty=True,
+    ):
         """Add the images and regions of a VIA file; images are looked up in ``image_dir`` by filename.
 
         class_names: optional fixed class order; a region naming another class raises DatasetError.
@@ -200,5 +208,12 @@ class ViaDataset(PolygonDataset):
         for key, filename, polygons, names in images:
             path = os.path.join(str(image_dir), filename)
             height, width = image_size(path, f"{annotation_json}: image {key!r}")
-            self.add_image(source, image_id=filename, path=path, width=width, height=height,
-                           polygons=polygons, polygon_class_ids=[ids[n] for n in names])
+            self.add_image(
+                source,
+                image_id=filename,
+                path=path,
+                width=width,
+                height=height,
+                polygons=polygons,
+                polygon_class_ids=[ids[n] for n in names],
+            )

@@ -1,5 +1,6 @@
 """Write files atomically: to a temp file beside the target, then rename, so no reader ever sees
 a half-written file and a failure leaves the old file (if any) in place."""
+
 import contextlib
 import json
 import os

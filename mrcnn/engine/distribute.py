@@ -13,6 +13,7 @@ Otherwise no strategy (Keras' default, one device).
 
 With tf_ops.py, this is one of the two modules that import TensorFlow.
 """
+
 import contextlib
 import os
 
@@ -98,8 +99,9 @@ def replica_count(strategy):
 
 def is_multi_worker(strategy):
     """True for a MultiWorkerMirroredStrategy whose replicas span more than this process."""
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.num_replicas_in_sync > len(
+        strategy.extended.worker_devices
+    )
 
 
 class MultiWorkerFitMixin:

@@ -1,4 +1,5 @@
 """Read the per-epoch metrics that `MaskRCNN.train` logs for TensorBoard, e.g. to plot curves."""
+
 from pathlib import Path
 
 

@@ -1,4 +1,5 @@
 """Training mechanics for `keras.Model.fit`: the loss-summing model, layer presets and callbacks."""
+
 import math
 import re
 
@@ -50,7 +51,9 @@ def layers_pattern(layers, backbone):
     try:
         re.compile(layers)
     except (re.error, TypeError) as err:
-        raise ValueError(f"layers={layers!r} is neither a preset (heads, 3+, 4+, 5+, all) nor a valid regex: {err}") from None
+        raise ValueError(
+            f"layers={layers!r} is neither a preset (heads, 3+, 4+, 5+, all) nor a valid regex: {err}"
+        ) from None
     return layers
 
 

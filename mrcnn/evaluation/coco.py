@@ -14,6 +14,7 @@ class ids (1..K), so predictions need no mapping. Results name classes by ``data
 
 A stat COCO reports as -1 (no ground truth of that size or class) is None.
 """
+
 import contextlib
 import io
 import time
@@ -55,9 +56,17 @@ def gt_annotations(image_id, masks, class_ids, first_id=1):
     for rle, area, box, class_id in zip(rles, areas, boxes, class_ids):
         if area == 0 or class_id == 0:
             continue
-        anns.append({"id": first_id + len(anns), "image_id": int(image_id), "category_id": int(abs(class_id)),
-                     "segmentation": rle, "area": float(area), "bbox": [float(v) for v in box],
-                     "iscrowd": int(class_id < 0)})
+        anns.append(
+            {
+                "id": first_id + len(anns),
+                "image_id": int(image_id),
+                "category_id": int(abs(class_id)),
+                "segmentation": rle,
+                "area": float(area),
+                "bbox": [float(v) for v in box],
+                "iscrowd": int(class_id < 0),
+            }
+        )
     return anns
 
 
@@ -69,8 +78,12 @@ def detections_to_coco(image_id, result, category_map=None):
     (e.g. back to the original COCO ids); identity by default. "area" is the mask area.
     """
     rois = np.asarray(result["rois"]).reshape(-1, 4)
-    counts = {"rois": len(rois), "class_ids": np.size(result["class_ids"]), "scores": np.size(result["scores"]),
-              "masks": np.shape(result["masks"])[-1]}
+    counts = {
+        "rois": len(rois),
+        "class_ids": np.size(result["class_ids"]),
+        "scores": np.size(result["scores"]),
+        "masks": np.shape(result["masks"])[-1],
+    }
     if len(set(counts.values())) > 1:
         raise ValueError(f"detections_to_coco: image {image_id}: instance counts disagree: {counts}")
     if len(rois) == 0:
@@ -81,10 +94,16 @@ def detections_to_coco(image_id, result, category_map=None):
     for roi, class_id, score, rle, area in zip(rois, result["class_ids"], result["scores"], rles, areas):
         y1, x1, y2, x2 = (float(v) for v in roi)
         class_id = int(class_id)
-        dets.append({"image_id": int(image_id),
-                     "category_id": int(category_map[class_id]) if category_map else class_id,
-                     "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score), "segmentation": rle,
-                     "area": float(area)})
+        dets.append(
+            {
+                "image_id": int(image_id),
+                "category_id": int(category_map[class_id]) if category_map else class_id,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(score),
+                "segmentation": rle,
+                "area": float(area),
+            }
+        )
     return dets
 
 
@@ -94,8 +113,7 @@ def _categories(dataset):
 
 def _make_coco(images, annotations, categories):
     coco = COCO()
-    coco.dataset = {"info": {}, "licenses": [], "images": images, "annotations": annotations,
-                    "categories": categories}
+    coco.dataset = {"info": {}, "licenses": [], "images": images, "annotations": annotations, "categories": categories}
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
@@ -145,9 +163,11 @@ def _per_class(coco_eval, class_names):
         name = class_names[class_id]
         key = name if name not in out else f"{name} ({class_id})"
         ap, ap50 = precision[:, :, k], precision[0, :, k]
-        out[key] = {"class_id": int(class_id),
-                    "AP": float(ap[ap > -1].mean()) if (ap > -1).any() else None,
-                    "AP50": float(ap50[ap50 > -1].mean()) if (ap50 > -1).any() else None}
+        out[key] = {
+            "class_id": int(class_id),
+            "AP": float(ap[ap > -1].mean()) if (ap > -1).any() else None,
+            "AP50": float(ap50[ap50 > -1].mean()) if (ap50 > -1).any() else None,
+        }
     return out
 
 
@@ -160,7 +180,7 @@ def coco_stats(coco_gt, dets, iou_type, class_names, verbose=False):
         coco_eval.accumulate()
         coco_eval.summarize()
     if verbose:
-        print(f"COCO {iou_type}:\n" + "\n".join(l for l in summary.getvalue().splitlines() if "Average" in l))
+        print(f"COCO {iou_type}:\n" + "\n".join(line for line in summary.getvalue().splitlines() if "Average" in line))
     stats = {name: _none_if_missing(v) for name, v in zip(STAT_NAMES, coco_eval.stats)}
     stats["per_class"] = _per_class(coco_eval, class_names)
     return stats
@@ -170,17 +190,26 @@ def _compute_ap50(gt_masks, gt_class_ids, result):
     """matterport's per-image mask AP at IoU 0.5 (compute_ap), crowd ground truth left out."""
     keep = np.asarray(gt_class_ids) > 0
     gt_masks = gt_masks[..., keep]
-    return compute_ap(extract_bboxes(gt_masks), np.asarray(gt_class_ids)[keep], gt_masks,
-                            result["rois"], result["class_ids"], result["scores"], result["masks"],
-                            iou_threshold=0.5)[0]
+    return compute_ap(
+        extract_bboxes(gt_masks),
+        np.asarray(gt_class_ids)[keep],
+        gt_masks,
+        result["rois"],
+        result["class_ids"],
+        result["scores"],
+        result["masks"],
+        iou_threshold=0.5,
+    )[0]
 
 
 def _check_shapes(image_id, image, gt_masks, result):
     expected = tuple(image.shape[:2])
     for name, masks in (("load_mask", gt_masks), ("detect", np.asarray(result["masks"]))):
         if masks.shape[-1] and tuple(masks.shape[:2]) != expected:
-            raise ValueError(f"image {image_id}: {name} masks are {masks.shape[:2]} but the image is {expected}; "
-                             f"masks must be full image size [H, W, N]")
+            raise ValueError(
+                f"image {image_id}: {name} masks are {masks.shape[:2]} but the image is {expected}; "
+                f"masks must be full image size [H, W, N]"
+            )
 
 
 def evaluate_coco(model, dataset, image_ids=None, limit=None, iou_types=IOU_TYPES, verbose=True):
@@ -207,9 +236,12 @@ def evaluate_coco(model, dataset, image_ids=None, limit=None, iou_types=IOU_TYPE
         aps.append(_compute_ap50(gt_masks, gt_class_ids, result))
     coco_gt = _make_coco(images, gt_anns, _categories(dataset))
     results = {t: coco_stats(coco_gt, dets, t, dataset.class_names, verbose) for t in iou_types}
-    results.update(mAP50_compute_ap=float(np.mean(aps)) if aps else None,
-                   mean_detect_ms=1000 * float(np.mean(seconds)) if seconds else None,
-                   num_images=len(image_ids), num_detections=len(dets))
+    results.update(
+        mAP50_compute_ap=float(np.mean(aps)) if aps else None,
+        mean_detect_ms=1000 * float(np.mean(seconds)) if seconds else None,
+        num_images=len(image_ids),
+        num_detections=len(dets),
+    )
     return results
 
 
@@ -224,13 +256,19 @@ def format_table(results):
     lines += [f"| {t} | " + " | ".join(_fmt(results[t][s]) for s in STAT_NAMES) + " |" for t in iou_types]
     classes = list(results[iou_types[0]]["per_class"]) if iou_types else []
     if classes:
-        lines += ["", "| class | " + " | ".join(f"{t} AP | {t} AP50" for t in iou_types) + " |",
-                  "|---" * (2 * len(iou_types) + 1) + "|"]
+        lines += [
+            "",
+            "| class | " + " | ".join(f"{t} AP | {t} AP50" for t in iou_types) + " |",
+            "|---" * (2 * len(iou_types) + 1) + "|",
+        ]
         for name in classes:
             cells = [_fmt(results[t]["per_class"][name][k]) for t in iou_types for k in ("AP", "AP50")]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"mAP50 (compute_ap, mean over images): {_fmt(results.get('mAP50_compute_ap'))}; "
-                  f"detect: {_fmt(results.get('mean_detect_ms'))} ms/image over {results.get('num_images')} images"]
+    lines += [
+        "",
+        f"mAP50 (compute_ap, mean over images): {_fmt(results.get('mAP50_compute_ap'))}; "
+        f"detect: {_fmt(results.get('mean_detect_ms'))} ms/image over {results.get('num_images')} images",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,5 @@
 """matterport's per-image metrics: compute_matches, compute_ap, compute_ap_range, compute_recall."""
+
 import numpy as np
 
 from mrcnn.data.boxes import compute_overlaps, compute_overlaps_masks
@@ -15,19 +16,29 @@ def _drop_padding(boxes, class_ids, masks, scores=None):
     return kept
 
 
-
 def _check_counts(name, boxes, class_ids, masks, scores=None):
-    counts = {"boxes": len(np.asarray(boxes).reshape(-1, 4)), "class_ids": np.size(class_ids),
-              "masks": np.shape(masks)[-1]}
+    counts = {
+        "boxes": len(np.asarray(boxes).reshape(-1, 4)),
+        "class_ids": np.size(class_ids),
+        "masks": np.shape(masks)[-1],
+    }
     if scores is not None:
         counts["scores"] = np.size(scores)
     if len(set(counts.values())) > 1:
         raise ValueError(f"compute_matches: {name} instance counts disagree: {counts}")
 
 
-
-def compute_matches(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores,
-                    pred_masks, iou_threshold=0.5, score_threshold=0.0):
+def compute_matches(
+    gt_boxes,
+    gt_class_ids,
+    gt_masks,
+    pred_boxes,
+    pred_class_ids,
+    pred_scores,
+    pred_masks,
+    iou_threshold=0.5,
+    score_threshold=0.0,
+):
     """Greedily match predictions (highest score first) to ground truth by mask IoU and class.
 
     gt_boxes/pred_boxes: [N, 4] pixels (all-zero rows are padding and are dropped with their
@@ -44,7 +55,8 @@ def compute_matches(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids
     _check_counts("prediction", pred_boxes, pred_class_ids, pred_masks, pred_scores)
     gt_boxes, gt_class_ids, gt_masks = _drop_padding(gt_boxes, gt_class_ids, gt_masks)
     pred_boxes, pred_class_ids, pred_masks, pred_scores = _drop_padding(
-        pred_boxes, pred_class_ids, pred_masks, pred_scores)
+        pred_boxes, pred_class_ids, pred_masks, pred_scores
+    )
     order = np.argsort(-pred_scores, kind="stable")
     order = order[pred_scores[order] >= score_threshold]
     pred_class_ids, pred_masks = pred_class_ids[order], pred_masks[..., order]
@@ -61,7 +73,6 @@ def compute_matches(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids
     return gt_match, pred_match, overlaps
 
 
-
 def _interpolated_ap(pred_match, num_gt):
     """All-point interpolated AP (VOC 2010+) from the sorted match list."""
     hits = np.cumsum(pred_match > -1)
@@ -75,9 +86,9 @@ def _interpolated_ap(pred_match, num_gt):
     return ap, precisions, recalls
 
 
-
-def compute_ap(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores, pred_masks,
-               iou_threshold=0.5):
+def compute_ap(
+    gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores, pred_masks, iou_threshold=0.5
+):
     """Average precision of one image at one mask-IoU threshold (all-point interpolated, VOC style).
 
     Inputs as compute_matches. Returns (mAP, precisions, recalls, overlaps); precisions/recalls
@@ -86,8 +97,8 @@ def compute_ap(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pre
     no ground truth but predictions -> 0.0; ground truth but no predictions -> 0.0.
     """
     gt_match, pred_match, overlaps = compute_matches(
-        gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores, pred_masks,
-        iou_threshold)
+        gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores, pred_masks, iou_threshold
+    )
     if len(gt_match) == 0:
         ap = 1.0 if len(pred_match) == 0 else 0.0
         return ap, np.array([ap, ap]), np.array([0.0, 1.0]), overlaps
@@ -95,16 +106,17 @@ def compute_ap(gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pre
     return ap, precisions, recalls, overlaps
 
 
-
-def compute_ap_range(gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
-                     iou_thresholds=None, verbose=1):
+def compute_ap_range(
+    gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask, iou_thresholds=None, verbose=1
+):
     """Mean of compute_ap over IoU thresholds (default 0.50:0.05:0.95, COCO style). Returns a float."""
     if iou_thresholds is None:
         iou_thresholds = np.arange(0.5, 1.0, 0.05)
     aps = []
     for threshold in iou_thresholds:
-        ap = compute_ap(gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
-                        iou_threshold=threshold)[0]
+        ap = compute_ap(
+            gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask, iou_threshold=threshold
+        )[0]
         aps.append(ap)
         if verbose:
             print(f"AP @ IoU {threshold:.2f}: {ap:.3f}")
@@ -112,7 +124,6 @@ def compute_ap_range(gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred
     if verbose:
         print(f"AP @ IoU {iou_thresholds[0]:.2f}-{iou_thresholds[-1]:.2f}: {mean_ap:.3f}")
     return mean_ap
-
 
 
 def compute_recall(pred_boxes, gt_boxes, iou):
@@ -131,4 +142,3 @@ def compute_recall(pred_boxes, gt_boxes, iou):
     positive_ids = np.where(overlaps.max(axis=1) >= iou)[0]
     matched = np.unique(overlaps.argmax(axis=1)[positive_ids])
     return len(matched) / len(gt_boxes), positive_ids
-

@@ -8,6 +8,7 @@ threshold is dropped, as that pass's own NMS would have: it is the same object, 
 Objects seen both ways therefore rank above one-view detections, which on balloon are mostly false
 positives (samples/balloon/README.md). It costs a second forward pass.
 """
+
 import numpy as np
 
 from mrcnn.data.boxes import compute_overlaps, compute_overlaps_masks
@@ -18,8 +19,11 @@ MATCH_IOU = 0.5
 def mirror(result, width):
     """A detect() result for a mirrored image, mapped back onto the original (`width` pixels wide)."""
     rois = np.asarray(result["rois"]).reshape(-1, 4)
-    return dict(result, rois=np.stack([rois[:, 0], width - rois[:, 3], rois[:, 2], width - rois[:, 1]], axis=1),
-                masks=result["masks"][:, ::-1])
+    return dict(
+        result,
+        rois=np.stack([rois[:, 0], width - rois[:, 3], rois[:, 2], width - rois[:, 1]], axis=1),
+        masks=result["masks"][:, ::-1],
+    )
 
 
 def box_overlaps(plain, mirrored):
@@ -37,8 +41,9 @@ def mask_overlaps(plain, mirrored):
         # Masks may reach one pixel past their rounded rois (mold.paste_masks).
         y1, x1 = np.maximum(np.minimum(plain["rois"][i, :2], mirrored["rois"][j, :2]) - 1, 0)
         y2, x2 = np.minimum(np.maximum(plain["rois"][i, 2:], mirrored["rois"][j, 2:]) + 1, (height, width))
-        overlaps[i, j] = compute_overlaps_masks(plain["masks"][y1:y2, x1:x2, i:i + 1],
-                                                      mirrored["masks"][y1:y2, x1:x2, j:j + 1])[0, 0]
+        overlaps[i, j] = compute_overlaps_masks(
+            plain["masks"][y1:y2, x1:x2, i : i + 1], mirrored["masks"][y1:y2, x1:x2, j : j + 1]
+        )[0, 0]
     return overlaps
 
 

@@ -4,6 +4,7 @@ Images enter the network as raw RGB float32 in [0, 255], padded with zeros; each
 normalises its own input in-graph. Detection boxes leave the network normalised to the molded
 image and are mapped back here with the resize window and scale.
 """
+
 import numpy as np
 
 from mrcnn.data.resize import resize_image

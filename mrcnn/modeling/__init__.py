@@ -1,1 +1,2 @@
-"""Network stages: backbone taps -> FPN -> RPN -> proposals -> ROIAlign -> heads -> detections; the training graph's targets and losses."""
+"""Network stages: backbone taps -> FPN -> RPN -> proposals -> ROIAlign -> heads -> detections;
+the training graph's targets and losses."""

@@ -1,4 +1,5 @@
 """Pyramid anchors, generated in-graph from the feature-map shapes (no anchors input)."""
+
 import keras
 from keras import ops
 
@@ -19,9 +20,7 @@ def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,)):
     center_y, center_x = ops.meshgrid(center_y, center_x, indexing="ij")
     center_y = center_y[..., None]
     center_x = center_x[..., None]
-    anchors = ops.stack(
-        [center_y - half_h, center_x - half_w, center_y + half_h, center_x + half_w], axis=-1
-    )
+    anchors = ops.stack([center_y - half_h, center_x - half_w, center_y + half_h, center_x + half_w], axis=-1)
     return ops.reshape(anchors, (-1, 4))
 
 
@@ -50,5 +49,10 @@ class PyramidAnchors(keras.layers.Layer):
         return anchors / ops.concatenate([image_shape, image_shape])
 
     def get_config(self):
-        return {**super().get_config(), "scales": self.scales, "ratios": self.ratios, "strides": self.strides,
-                "octaves": self.octaves}
+        return {
+            **super().get_config(),
+            "scales": self.scales,
+            "ratios": self.ratios,
+            "strides": self.strides,
+            "octaves": self.octaves,
+        }

@@ -4,6 +4,7 @@ Convention for every box in mrcnn: (y1, x1, y2, x2). In pixels, y2 and x2 are ex
 box's height is y2 - y1. Inside the network boxes are normalised to the molded image:
 pixels / (H, W, H, W), so (0, 0, 1, 1) is the whole image.
 """
+
 from keras import ops
 
 

@@ -1,4 +1,5 @@
 """DetectionLayer: refined, class-wise NMS'd detections from the box head."""
+
 import keras
 from keras import ops
 
@@ -11,8 +12,8 @@ class DetectionLayer(keras.layers.Layer):
     """Inputs: [rois [batch, N, 4] normalised, probs [batch, N, classes], deltas [batch, N, classes, 4]].
 
     Output: [batch, max_instances, (y1, x1, y2, x2, class_id, score)] sorted by score; empty slots
-    are all zero (score 0). Scores >= min_confidence are kept, as in matterport. Each foreground class is scored separately, so one ROI can yield
-    detections of two classes.
+    are all zero (score 0). Scores >= min_confidence are kept, as in matterport. Each foreground class is
+    scored separately, so one ROI can yield detections of two classes.
     """
 
     def __init__(self, max_instances, min_confidence, nms_threshold, std_dev, **kwargs):

@@ -1,4 +1,5 @@
 """Feature Pyramid Network: C2..C5 → P2..P6 (top-down path with lateral 1x1 convolutions)."""
+
 from keras import layers
 
 

@@ -2,6 +2,7 @@
 
 image → backbone C2..C5 → FPN P2..P6 → RPN → proposals → ROIAlign → heads → detections / losses.
 """
+
 import keras
 from keras import layers
 
@@ -46,19 +47,27 @@ class GradientScale(layers.Layer):
 def _trunk(config, image):
     """Backbone, FPN, RPN and anchors shared by both modes."""
     backbone = build_backbone(
-        config.BACKBONE, input_shape=image_input_shape(config), weights=None,
-        train_bn=config.TRAIN_BN, **dict(config.BACKBONE_OPTIONS),
+        config.BACKBONE,
+        input_shape=image_input_shape(config),
+        weights=None,
+        train_bn=config.TRAIN_BN,
+        **dict(config.BACKBONE_OPTIONS),
     )
     features = backbone.model(image)
     if config.BACKBONE_GRADIENT_SCALE != 1:
-        features = [GradientScale(config.BACKBONE_GRADIENT_SCALE, name=f"backbone_gradient_c{i + 2}")(f)
-                    for i, f in enumerate(features)]
+        features = [
+            GradientScale(config.BACKBONE_GRADIENT_SCALE, name=f"backbone_gradient_c{i + 2}")(f)
+            for i, f in enumerate(features)
+        ]
     pyramid = build_fpn(*features, config.TOP_DOWN_PYRAMID_SIZE)
     anchors_per_cell = len(config.RPN_ANCHOR_RATIOS) * len(config.RPN_ANCHOR_OCTAVES)
     rpn_model = build_rpn_model(anchors_per_cell, config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS)
     rpn_logits, rpn_probs, rpn_deltas = apply_rpn(rpn_model, pyramid)
     anchors = PyramidAnchors(
-        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, config.BACKBONE_STRIDES, config.RPN_ANCHOR_OCTAVES,
+        config.RPN_ANCHOR_SCALES,
+        config.RPN_ANCHOR_RATIOS,
+        config.BACKBONE_STRIDES,
+        config.RPN_ANCHOR_OCTAVES,
         name="anchors",
     )([image] + pyramid)
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors
@@ -84,16 +93,22 @@ def build_inference_graph(config):
     image = keras.Input(image_input_shape(config), name="input_image")
     backbone, pyramid, (_, rpn_probs, rpn_deltas), anchors = _trunk(config, image)
     proposals = ProposalLayer(
-        config.PRE_NMS_LIMIT, config.POST_NMS_ROIS_INFERENCE, config.RPN_NMS_THRESHOLD,
-        config.RPN_BBOX_STD_DEV, name="ROI",
+        config.PRE_NMS_LIMIT,
+        config.POST_NMS_ROIS_INFERENCE,
+        config.RPN_NMS_THRESHOLD,
+        config.RPN_BBOX_STD_DEV,
+        name="ROI",
     )([rpn_probs, rpn_deltas, anchors])
     box_features = PyramidROIAlign((config.POOL_SIZE,) * 2, name="roi_align_classifier")(
         [proposals, image] + pyramid[:4]
     )
     _, probs, deltas = box_head(box_features, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE)
     detections = DetectionLayer(
-        config.DETECTION_MAX_INSTANCES, config.DETECTION_MIN_CONFIDENCE, config.DETECTION_NMS_THRESHOLD,
-        config.BBOX_STD_DEV, name="mrcnn_detection",
+        config.DETECTION_MAX_INSTANCES,
+        config.DETECTION_MIN_CONFIDENCE,
+        config.DETECTION_NMS_THRESHOLD,
+        config.BBOX_STD_DEV,
+        name="mrcnn_detection",
     )([proposals, probs, deltas])
     kept = KeptDetections(name="kept_detections")(detections)
     mask_features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, name="roi_align_mask")(
@@ -124,8 +139,19 @@ class LossLayer(layers.Layer):
     """Inputs: the targets and predictions, in the order of `call`; output {loss name: scalar}."""
 
     def call(self, inputs):
-        (rpn_match, rpn_target_deltas, rpn_logits, rpn_deltas,
-         class_ids, target_deltas, target_masks, valid, logits, deltas, mask_logits) = inputs
+        (
+            rpn_match,
+            rpn_target_deltas,
+            rpn_logits,
+            rpn_deltas,
+            class_ids,
+            target_deltas,
+            target_masks,
+            valid,
+            logits,
+            deltas,
+            mask_logits,
+        ) = inputs
         positives = mask_logits.shape[1]
         return {
             "rpn_class_loss": losses.rpn_class_loss(rpn_match, rpn_logits),
@@ -145,21 +171,45 @@ def build_training_graph(config, seed=None):
         config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_BBOX_STD_DEV, seed=seed, name="rpn_targets"
     )([anchors, inputs["gt_class_ids"], inputs["gt_boxes"]])
     proposals = ProposalLayer(
-        config.PRE_NMS_LIMIT, config.POST_NMS_ROIS_TRAINING, config.RPN_NMS_THRESHOLD,
-        config.RPN_BBOX_STD_DEV, name="ROI",
+        config.PRE_NMS_LIMIT,
+        config.POST_NMS_ROIS_TRAINING,
+        config.RPN_NMS_THRESHOLD,
+        config.RPN_BBOX_STD_DEV,
+        name="ROI",
     )([rpn_probs, rpn_deltas, anchors])
     targets = DetectionTargets(
-        config.TRAIN_ROIS_PER_IMAGE, config.ROI_POSITIVE_RATIO, config.MASK_SHAPE, config.USE_MINI_MASK,
-        config.BBOX_STD_DEV, seed=seed, name="proposal_targets",
+        config.TRAIN_ROIS_PER_IMAGE,
+        config.ROI_POSITIVE_RATIO,
+        config.MASK_SHAPE,
+        config.USE_MINI_MASK,
+        config.BBOX_STD_DEV,
+        seed=seed,
+        name="proposal_targets",
     )
     rois, class_ids, target_deltas, target_masks, valid = targets(
         [proposals, inputs["gt_class_ids"], inputs["gt_boxes"], inputs["gt_masks"]]
     )
     logits, _, deltas, mask_logits = _heads(config, rois, image, pyramid, mask_rois=rois[:, : targets.positive_slots])
     outputs = LossLayer(name="losses")(
-        [rpn_match, rpn_target_deltas, rpn_logits, rpn_deltas,
-         class_ids, target_deltas, target_masks, valid, logits, deltas, mask_logits]
+        [
+            rpn_match,
+            rpn_target_deltas,
+            rpn_logits,
+            rpn_deltas,
+            class_ids,
+            target_deltas,
+            target_masks,
+            valid,
+            logits,
+            deltas,
+            mask_logits,
+        ]
     )
     model = TrainingModel(
-        inputs=inputs, outputs=outputs, loss_names=LOSS_NAMES, loss_weights=config.LOSS_WEIGHTS, name="mask_rcnn_training")
+        inputs=inputs,
+        outputs=outputs,
+        loss_names=LOSS_NAMES,
+        loss_weights=config.LOSS_WEIGHTS,
+        name="mask_rcnn_training",
+    )
     return model, backbone

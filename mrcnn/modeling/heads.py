@@ -4,6 +4,7 @@ ROI tensors are [batch, rois, pool, pool, channels]; the heads fold the first tw
 batch of crops and unfold them at the end, so they are plain Conv2D/Dense layers with
 matterport's layer names (mrcnn_class_logits, mrcnn_bbox_fc, mrcnn_mask, ...).
 """
+
 import keras
 from keras import layers, ops
 

@@ -4,6 +4,7 @@ Each loss averages over the items it is defined on and is 0 when there are none 
 no objects gives zero box and mask losses). Box losses average smooth-L1 over coordinates, as
 matterport does, so its LOSS_WEIGHTS keep their meaning.
 """
+
 import keras
 from keras import ops
 

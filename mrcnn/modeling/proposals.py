@@ -1,4 +1,5 @@
 """ProposalLayer: RPN outputs → the best non-overlapping anchor-refined boxes."""
+
 import keras
 from keras import ops
 
@@ -26,7 +27,11 @@ class ProposalLayer(keras.layers.Layer):
         probs, deltas, anchors = inputs
         scores = probs[..., 1]
         count = anchors.shape[0]
-        k = min(self.pre_nms_limit, count) if count is not None else ops.minimum(self.pre_nms_limit, ops.shape(anchors)[0])
+        k = (
+            min(self.pre_nms_limit, count)
+            if count is not None
+            else ops.minimum(self.pre_nms_limit, ops.shape(anchors)[0])
+        )
         scores, order = ops.top_k(scores, k)
         deltas = ops.take_along_axis(deltas, order[..., None], axis=1)
         chosen = ops.take(anchors, order, axis=0)

@@ -4,6 +4,7 @@ Unlike tf.image.crop_and_resize it is backend-neutral and compiles under XLA on 
 primitive, `bilinear_crop`, serves both the feature pyramid (ROIAlign) and the mask targets
 (cropping mini-masks), because both are "sample a box of a region stored in a flat table".
 """
+
 import keras
 from keras import ops
 

@@ -1,4 +1,5 @@
 """Region Proposal Network head, shared by every pyramid level."""
+
 import keras
 from keras import layers
 

@@ -4,6 +4,7 @@ Ground truth arrives padded to MAX_GT_INSTANCES: class id > 0 is an object, 0 is
 (ignored everywhere), < 0 is a crowd region (never a positive; anchors/ROIs that touch it are not
 used as negatives). Sampling uses random keys + top_k so every shape stays fixed.
 """
+
 import keras
 from keras import ops
 
@@ -129,8 +130,12 @@ class DetectionTargets(keras.layers.Layer):
         matched_boxes = _gather_rows(gt_boxes, matched)
         class_ids = ops.where(is_positive, ops.take_along_axis(gt_class_ids, matched, axis=1), 0)
         deltas = box_ops.encode(rois, matched_boxes, self.std_dev) * ops.cast(is_positive, "float32")[..., None]
-        masks = self._mask_targets(rois[:, : self.positive_slots], matched[:, : self.positive_slots],
-                                   matched_boxes[:, : self.positive_slots], gt_masks)
+        masks = self._mask_targets(
+            rois[:, : self.positive_slots],
+            matched[:, : self.positive_slots],
+            matched_boxes[:, : self.positive_slots],
+            gt_masks,
+        )
         return rois, ops.cast(class_ids, "int32"), deltas, masks, valid
 
     def _mask_targets(self, rois, matched, matched_boxes, gt_masks):

@@ -2,6 +2,7 @@
 
 Everything else in mrcnn uses keras.ops, so this file is the whole port surface for another backend.
 """
+
 import tensorflow as tf
 
 

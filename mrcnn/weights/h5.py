@@ -7,6 +7,7 @@ only reads this legacy layout, so mrcnn reads and writes it itself. The same rea
 checkpoints, keras.applications ImageNet files and matterport's files (`exclude=`, name maps).
 mrcnn adds root attributes `mrcnn_config` (JSON) and `class_names` (JSON).
 """
+
 import json
 from pathlib import Path
 
@@ -67,8 +68,10 @@ def _open(path):
 def read_metadata(path):
     """mrcnn metadata stored in a weights file: {"config": dict or None, "class_names": list or None}."""
     with _open(path) as f:
-        return {key: json.loads(f.attrs[attr]) if attr in f.attrs else None
-                for key, attr in (("config", "mrcnn_config"), ("class_names", "class_names"))}
+        return {
+            key: json.loads(f.attrs[attr]) if attr in f.attrs else None
+            for key, attr in (("config", "mrcnn_config"), ("class_names", "class_names"))
+        }
 
 
 def _file_layers(f):
@@ -115,8 +118,10 @@ def load(model, path, exclude=(), name_map=None, strict=False):
             assignments.append((layer, arrays))
     if problems:
         raise WeightsFileError(
-            f"{path}: {len(problems)} layer(s) have different shapes than the model:\n" + "\n".join(problems)
-            + "\nIf the class count differs, pass exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
+            f"{path}: {len(problems)} layer(s) have different shapes than the model:\n"
+            + "\n".join(problems)
+            + "\nIf the class count differs, pass "
+            "exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
         )
     for layer, arrays in assignments:
         layer.set_weights(arrays)
@@ -128,7 +133,5 @@ def load(model, path, exclude=(), name_map=None, strict=False):
     if strict and report["missing"]:
         raise WeightsFileError(f"{path} has no weights for model layers: {', '.join(report['missing'])}")
     if not report["loaded"]:
-        raise WeightsFileError(
-            f"{path}: no layer name matches the model; file layers start with {sorted(stored)[:5]}"
-        )
+        raise WeightsFileError(f"{path}: no layer name matches the model; file layers start with {sorted(stored)[:5]}")
     return report

@@ -13,6 +13,7 @@ matterport's files use the legacy Keras HDF5 layout (see weights_io) with its ow
 - matterport feeds RGB minus the mean pixel; our ResNet input is BGR (caffe), so conv1's input
   channels are reversed when the model's normalisation layer is BGR.
 """
+
 import os
 import tempfile
 

@@ -7,6 +7,7 @@
 Run with --help on any command for its flags. The dataset folder holds train/ and val/, each
 with its images and VIA's via_region_data.json.
 """
+
 import os
 import sys
 
@@ -46,8 +47,13 @@ def load_balloon(dataset_dir, subset, args=None):
     """The `subset` split ("train" or "val") of a balloon folder as a prepared dataset."""
     folder = os.path.join(dataset_dir, subset)
     dataset = ViaDataset()
-    dataset.load_via(os.path.join(folder, "via_region_data.json"), folder, source="balloon",
-                     default_class="balloon", class_names=["balloon"])
+    dataset.load_via(
+        os.path.join(folder, "via_region_data.json"),
+        folder,
+        source="balloon",
+        default_class="balloon",
+        class_names=["balloon"],
+    )
     dataset.prepare()
     return dataset
 

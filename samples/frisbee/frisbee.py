@@ -12,6 +12,7 @@ Any COCO instances json works; for a full COCO 2017 download and other categorie
 `{subset}` in --annotations and --images becomes train or val; relative paths are taken from --dataset.
 NUM_CLASSES is 1 + the number of --categories, so pass the same --categories to every command.
 """
+
 import os
 import sys
 
@@ -65,25 +66,40 @@ def load_frisbee(dataset_dir, subset, args):
     annotations = subset_path(dataset_dir, args.annotations, subset)
     categories = parse_categories(args.categories)
     dataset = CocoDataset()
-    dataset.load_coco(annotations, subset_path(dataset_dir, args.images, subset), categories=categories,
-                      skip_empty=args.command == "train", source="coco")
+    dataset.load_coco(
+        annotations,
+        subset_path(dataset_dir, args.images, subset),
+        categories=categories,
+        skip_empty=args.command == "train",
+        source="coco",
+    )
     dataset.prepare()
     if dataset.num_classes != 1 + len(categories):
-        raise DatasetError(f"--categories {args.categories}: a name and an id refer to the same category "
-                           f"in {annotations}; list each category once")
+        raise DatasetError(
+            f"--categories {args.categories}: a name and an id refer to the same category "
+            f"in {annotations}; list each category once"
+        )
     if not dataset.num_images:
         raise DatasetError(f"{annotations}: no image has an annotation of {args.categories}")
     return dataset
 
 
 def add_arguments(parser):
-    parser.add_argument("--annotations", default="annotations/instances_{subset}.json",
-                        help="COCO instances json, relative to --dataset; {subset} becomes train/val "
-                             "(default: %(default)s)")
-    parser.add_argument("--images", default="{subset}",
-                        help="image folder, relative to --dataset; {subset} becomes train/val (default: %(default)s)")
-    parser.add_argument("--categories", default="frisbee",
-                        help="comma-separated COCO category names or ids to learn (default: %(default)s)")
+    parser.add_argument(
+        "--annotations",
+        default="annotations/instances_{subset}.json",
+        help="COCO instances json, relative to --dataset; {subset} becomes train/val (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--images",
+        default="{subset}",
+        help="image folder, relative to --dataset; {subset} becomes train/val (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--categories",
+        default="frisbee",
+        help="comma-separated COCO category names or ids to learn (default: %(default)s)",
+    )
 
 
 TASK = sample_cli.Task(
