@@ -5,6 +5,7 @@ import json
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -79,6 +80,7 @@ class MaskRCNN:
             )
         overrides = {"GPU_COUNT": 1, "IMAGES_PER_GPU": 1, **config_overrides}
         model = cls("inference", Config.from_dict(metadata["config"], **overrides), model_dir)
+        model._chosen_keys = set(config_overrides)  # values the caller chose on purpose: no warning for them
         model.load_weights(weights_path, by_name=True)
         return model
 
@@ -125,9 +127,18 @@ class MaskRCNN:
             metadata = weights_io.read_metadata(filepath)
             self.class_names = metadata["class_names"] or self.class_names
             self._check_classes(metadata["config"], exclude)
+            self._warn_config(filepath, metadata["config"], exclude)
             self.load_report = report
         self.weights_path = filepath
         self.set_log_dir(filepath)
+
+    def _warn_config(self, filepath, stored_config, exclude):
+        """Warn when the file's stored config disagrees with this model's on a key that changes results."""
+        skip = set(getattr(self, "_chosen_keys", ())) | ({"NUM_CLASSES"} if exclude else set())
+        differences = weights_io.config_differences(stored_config, self.config.to_dict())
+        differences = [d for d in differences if d[0] not in skip]
+        if differences:
+            warnings.warn(weights_io.describe_differences(filepath, differences), stacklevel=3)
 
     def _check_classes(self, stored_config, exclude):
         stored = (stored_config or {}).get("NUM_CLASSES")

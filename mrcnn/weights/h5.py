@@ -91,6 +91,87 @@ def _file_layers(f):
     return layers
 
 
+# Config keys that change what a trained network computes: a weights file used with other values
+# gives other (usually worse) detections, so loading warns about each one.
+RESULT_KEYS = (
+    "BACKBONE",
+    "BACKBONE_OPTIONS",
+    "BACKBONE_STRIDES",
+    "NUM_CLASSES",
+    "IMAGE_RESIZE_MODE",
+    "IMAGE_MIN_DIM",
+    "IMAGE_MAX_DIM",
+    "IMAGE_MIN_SCALE",
+    "IMAGE_CHANNEL_COUNT",
+    "MEAN_PIXEL",
+    "RPN_ANCHOR_SCALES",
+    "RPN_ANCHOR_RATIOS",
+    "RPN_ANCHOR_OCTAVES",
+    "RPN_ANCHOR_STRIDE",
+    "TOP_DOWN_PYRAMID_SIZE",
+    "RPN_CONV_CHANNELS",
+    "FPN_CLASSIF_FC_LAYERS_SIZE",
+    "MASK_HEAD_CHANNELS",
+    "MASK_HEAD_CONVS",
+    "POOL_SIZE",
+    "MASK_POOL_SIZE",
+    "RPN_BBOX_STD_DEV",
+    "BBOX_STD_DEV",
+)
+WIDTH_KEYS = (
+    "BACKBONE",
+    "BACKBONE_OPTIONS",
+    "TOP_DOWN_PYRAMID_SIZE",
+    "RPN_CONV_CHANNELS",
+    "FPN_CLASSIF_FC_LAYERS_SIZE",
+    "MASK_HEAD_CHANNELS",
+    "MASK_HEAD_CONVS",
+    "NUM_CLASSES",
+)
+
+
+def _comparable(value):
+    """A JSON-normal form, so that tuples, lists and numpy arrays of the same numbers compare equal."""
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def config_differences(stored, current, keys=RESULT_KEYS):
+    """[(key, stored value, current value)] for the `keys` on which two config dicts disagree.
+
+    stored: the config dict kept in a weights file (None: nothing to compare); current: the model's
+    `Config.to_dict()`. Keys missing from the stored dict (older files) are not compared.
+    """
+    stored = stored or {}
+    return [
+        (key, stored[key], current.get(key))
+        for key in keys
+        if key in stored and _comparable(stored[key]) != _comparable(current.get(key))
+    ]
+
+
+def describe_differences(path, differences):
+    """One warning text naming each disagreeing key, its stored and current value, and the fix."""
+    items = "; ".join(f"{key} file={stored!r} model={_comparable(current)!r}" for key, stored, current in differences)
+    return (
+        f"{path} was trained with another config than this model's ({items}). Detections will differ from "
+        f"the file's own results: build the model with MaskRCNN.from_weights({str(path)!r}), or set these "
+        "values in your Config."
+    )
+
+
+def _mismatch_hint(path):
+    """How to fix a shape mismatch: the widths the file was built with, or (no config stored) the heads hint."""
+    heads = "exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
+    stored = read_metadata(path)["config"]
+    if not stored:
+        return f"\nIf only the class count differs, pass by_name=True, {heads}."
+    built = ", ".join(f"{key}={stored[key]!r}" for key in WIDTH_KEYS if key in stored)
+    return (
+        f"\nThe file was built with {built}: build the model with MaskRCNN.from_weights({str(path)!r}) or use "
+        f"these values in your Config (to fine-tune on other classes, also pass by_name=True, {heads})."
+    )
+
+
 def load(model, path, exclude=(), name_map=None, strict=False):
     """Assign weights to the model's layers whose names appear in the file.
 
@@ -120,8 +201,7 @@ def load(model, path, exclude=(), name_map=None, strict=False):
         raise WeightsFileError(
             f"{path}: {len(problems)} layer(s) have different shapes than the model:\n"
             + "\n".join(problems)
-            + "\nIf the class count differs, pass "
-            "exclude=['mrcnn_class_logits', 'mrcnn_bbox_fc', 'mrcnn_bbox', 'mrcnn_mask']"
+            + _mismatch_hint(path)
         )
     for layer, arrays in assignments:
         layer.set_weights(arrays)
