@@ -31,10 +31,10 @@ IMGAUG_MASK_SAFE = frozenset(
 )
 IMGAUG_MISSING = (
     "imgaug augmenters need the imgaug package, which does not import on NumPy 2 (it uses np.sctypes, removed in "
-    "NumPy 2.0) and is unmaintained. Use the built-in augmenters instead "
-    "(mrcnn.data.augment: Fliplr, Flipud, Multiply, "
-    "Contrast, GaussianBlur, Affine, Sometimes, OneOf, Sequential, default_augmentation()) or an albumentations "
-    "transform, e.g. albumentations.HorizontalFlip(p=0.5)."
+    "NumPy 2.0) and is unmaintained. Use the built-in augmenters, which keep imgaug's names and arguments: replace "
+    "`from imgaug import augmenters as iaa` with `from mrcnn.data import augment as iaa` (Fliplr, Flipud, Multiply, "
+    "Contrast, GaussianBlur, Affine, Sometimes, OneOf, SomeOf, Sequential), or pass an albumentations transform, "
+    "e.g. albumentations.HorizontalFlip(p=0.5)."
 )
 
 
@@ -45,7 +45,9 @@ def _probability(p):
 
 
 def _interval(value, name, low_bound=-math.inf):
-    """(lo, hi) floats with low_bound <= lo <= hi."""
+    """(lo, hi) floats with low_bound <= lo <= hi; a single number v means (v, v), as in imgaug."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value, value)
     try:
         lo, hi = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -197,15 +199,45 @@ class Affine(Augmenter):
         return (a, b, cx - a * ox - b * oy, d, e, cy - d * ox - e * oy)
 
 
-class Sometimes(Augmenter):
-    """Apply `augmenter` with probability p."""
+def _one_or_sequence(augmenters):
+    """An augmenter from one augmenter or a list of them (applied in turn), as imgaug's child lists."""
+    return Sequential(augmenters) if isinstance(augmenters, (list, tuple)) else as_augmenter(augmenters)
 
-    def __init__(self, p, augmenter):
+
+class Sometimes(Augmenter):
+    """Apply `augmenter` with probability p, else `else_augmenter` (if any); each may be a list, as in imgaug."""
+
+    def __init__(self, p, augmenter, else_augmenter=None):
         self.p = _probability(p)
-        self.augmenter = as_augmenter(augmenter)
+        self.augmenter = _one_or_sequence(augmenter)
+        self.else_augmenter = None if else_augmenter is None else _one_or_sequence(else_augmenter)
 
     def __call__(self, image, masks, rng):
-        return self.augmenter(image, masks, rng) if rng.random() < self.p else (image, masks)
+        if rng.random() < self.p:
+            return self.augmenter(image, masks, rng)
+        return self.else_augmenter(image, masks, rng) if self.else_augmenter else (image, masks)
+
+
+class SomeOf(Augmenter):
+    """Apply n of the augmenters, chosen at random without repeats, in list order (or random order).
+
+    n: an int, or (lo, hi) drawn uniformly per call; hi None means all of them (imgaug's meaning).
+    """
+
+    def __init__(self, n, augmenters, random_order=False):
+        self.augmenters = [as_augmenter(a) for a in augmenters]
+        count = len(self.augmenters)
+        lo, hi = (n, n) if isinstance(n, int) else (n[0], count if n[1] is None else n[1])
+        if not 0 <= lo <= hi <= count:
+            raise ValueError(f"SomeOf n must satisfy 0 <= low <= high <= {count} (the augmenter count), got {n!r}")
+        self.n = (int(lo), int(hi))
+        self.random_order = bool(random_order)
+
+    def __call__(self, image, masks, rng):
+        chosen = rng.choice(len(self.augmenters), size=rng.integers(self.n[0], self.n[1] + 1), replace=False)
+        for index in chosen if self.random_order else np.sort(chosen):
+            image, masks = self.augmenters[index](image, masks, rng)
+        return image, masks
 
 
 class OneOf(Augmenter):
