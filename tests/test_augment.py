@@ -177,7 +177,7 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="Multiply mul must satisfy"):
         Multiply((1.2, 0.8))
     with pytest.raises(ValueError, match="Affine rotate must be a"):
-        Affine(rotate="15")  # a number is a constant (imgaug's meaning); a string is refused
+        Affine(rotate=(10, 20, 30))  # a number is a constant (imgaug's meaning); three numbers are refused
     with pytest.raises(ValueError, match="OneOf needs at least one"):
         OneOf([])
 
