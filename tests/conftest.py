@@ -7,6 +7,12 @@ import pytest
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Tests never touch the network: ImageNet downloads are off unless a test turns them on (local server)."""
+    monkeypatch.setenv("MRCNN_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     """The read-only ``shared/`` folder beside the checkout (datasets, weights); skips the test if absent."""
