@@ -19,7 +19,8 @@ class Backbone:
 
     model: keras.Model, input [batch, H, W, 3] raw RGB float in [0, 255] (normalisation is inside the
         model), outputs [C2, C3, C4, C5], each [batch, ceil(H / stride), ceil(W / stride), channels].
-    strides: stride of each output, e.g. (4, 8, 16, 32).
+    strides: stride of each output, e.g. (4, 8, 16, 32); each twice the one before (the FPN upsamples by 2).
+        The anchors follow them (mrcnn.modeling.graph.pyramid_strides; Config.BACKBONE_STRIDES must agree).
     channels: channel count of each output.
     stage_patterns: {stage: regex} matching (re.fullmatch) the layer names of `model` in each stage
         2..5; the stem matches none. Used for matterport's `train(layers="3+")`.

@@ -7,6 +7,7 @@ import keras
 from keras import layers
 
 from mrcnn.backbones import build_backbone
+from mrcnn.config import ConfigError
 from mrcnn.engine.training import TrainingModel
 from mrcnn.modeling import losses
 from mrcnn.modeling.anchors import PyramidAnchors
@@ -44,6 +45,25 @@ class GradientScale(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+def pyramid_strides(config, backbone):
+    """Strides of P2..P6: the backbone's C2..C5 strides, then P6 = P5 subsampled by 2.
+
+    Raises ConfigError if the FPN cannot take the backbone's outputs or BACKBONE_STRIDES disagrees.
+    """
+    strides = list(backbone.strides) + [2 * backbone.strides[-1]]
+    if len(strides) != 5 or any(b != 2 * a for a, b in zip(strides, strides[1:])):
+        raise ConfigError(
+            f"Backbone {backbone.name!r} has strides {backbone.strides}; the FPN needs four outputs C2..C5, "
+            "each at half the resolution of the one before"
+        )
+    if [int(s) for s in config.BACKBONE_STRIDES] != strides:
+        raise ConfigError(
+            f"Backbone {backbone.name!r} has strides {backbone.strides}, so P2..P6 have strides {strides}, "
+            f"but BACKBONE_STRIDES is {list(config.BACKBONE_STRIDES)}; set BACKBONE_STRIDES = {strides}"
+        )
+    return strides
+
+
 def _trunk(config, image):
     """Backbone, FPN, RPN and anchors shared by both modes."""
     backbone = build_backbone(
@@ -53,6 +73,7 @@ def _trunk(config, image):
         train_bn=config.TRAIN_BN,
         **dict(config.BACKBONE_OPTIONS),
     )
+    strides = pyramid_strides(config, backbone)
     features = backbone.model(image)
     if config.BACKBONE_GRADIENT_SCALE != 1:
         features = [
@@ -66,7 +87,7 @@ def _trunk(config, image):
     anchors = PyramidAnchors(
         config.RPN_ANCHOR_SCALES,
         config.RPN_ANCHOR_RATIOS,
-        config.BACKBONE_STRIDES,
+        strides,
         config.RPN_ANCHOR_OCTAVES,
         name="anchors",
     )([image] + pyramid)
