@@ -36,9 +36,11 @@ class Config:
     BACKBONE = "resnet101"
     # Extra keyword arguments for the backbone builder, e.g. {"alpha": 0.75} for mobilenet_v1.
     BACKBONE_OPTIONS = {}
-    # Strides of the FPN levels P2..P6 (the backbone's C2..C5 strides plus P6).
+    # Strides of the FPN levels P2..P6: the backbone's C2..C5 strides (Backbone.strides) plus P6. The anchors
+    # follow the backbone; building a model whose backbone disagrees with this raises ConfigError.
     BACKBONE_STRIDES = [4, 8, 16, 32, 64]
-    # Kept for matterport compatibility; feature shapes are derived in-graph.
+    # matterport's hook for a custom backbone's feature shapes. Not supported (must stay None): feature shapes
+    # come from the backbone model in-graph and its strides from Backbone.strides.
     COMPUTE_BACKBONE_SHAPE = None
 
     # Widths. matterport hard-codes RPN 512 and mask head 256/4 convs.
@@ -56,6 +58,7 @@ class Config:
     # Multipliers of each level's scale (RetinaNet uses 1, 2^(1/3), 2^(2/3)); (1,) is matterport's.
     # More octaves give large objects on coarse levels more well-matched (IoU >= 0.7) anchors.
     RPN_ANCHOR_OCTAVES = (1.0,)
+    # Anchors on every k-th feature cell (the RPN conv runs with stride k): k=2 gives 4x fewer anchors.
     RPN_ANCHOR_STRIDE = 1
     RPN_NMS_THRESHOLD = 0.7
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256
@@ -72,8 +75,10 @@ class Config:
     IMAGE_MIN_DIM = 800
     IMAGE_MAX_DIM = 1024
     IMAGE_MIN_SCALE = 0
+    # Only 3 (RGB) is supported: the backbones and their ImageNet weights take RGB.
     IMAGE_CHANNEL_COUNT = 3
-    # Kept for compatibility; each backbone applies its own normalisation in-graph.
+    # matterport's mean subtraction. Only the default is accepted: each backbone normalises its own input
+    # in-graph (mrcnn/backbones/normalize.py), so another value would have no effect.
     MEAN_PIXEL = np.array([123.7, 116.8, 103.9])
 
     TRAIN_ROIS_PER_IMAGE = 200
@@ -110,6 +115,7 @@ class Config:
         "mrcnn_mask_loss": 1.0,
     }
 
+    # Only True is supported: the heads always train on the RPN's proposals.
     USE_RPN_ROIS = True
     # BatchNorm layers stay frozen (inference mode) unless True, as in matterport.
     TRAIN_BN = False
@@ -187,7 +193,27 @@ class Config:
             ),
             (
                 self.IMAGE_CHANNEL_COUNT == 3,
-                "Only IMAGE_CHANNEL_COUNT = 3 (RGB) is supported by the built-in backbones",
+                f"IMAGE_CHANNEL_COUNT={self.IMAGE_CHANNEL_COUNT} is not supported yet: the backbones (and their "
+                "ImageNet weights) take RGB; convert the images to 3 channels and keep IMAGE_CHANNEL_COUNT = 3",
+            ),
+            (
+                self._default_mean_pixel(),
+                f"MEAN_PIXEL={self.MEAN_PIXEL!r} is not supported: each backbone normalises its input in-graph "
+                "(mrcnn/backbones/normalize.py) and never subtracts MEAN_PIXEL; keep the default",
+            ),
+            (
+                isinstance(self.RPN_ANCHOR_STRIDE, (int, np.integer)) and self.RPN_ANCHOR_STRIDE >= 1,
+                f"RPN_ANCHOR_STRIDE must be an integer >= 1, got {self.RPN_ANCHOR_STRIDE!r}",
+            ),
+            (
+                self.USE_RPN_ROIS is True,
+                "USE_RPN_ROIS=False is not supported: the heads always train on the RPN's proposals "
+                "(there is no input for external ROIs); keep USE_RPN_ROIS = True",
+            ),
+            (
+                self.COMPUTE_BACKBONE_SHAPE is None,
+                "COMPUTE_BACKBONE_SHAPE is not supported: feature shapes come from the backbone model in-graph and "
+                "its strides from Backbone.strides; keep COMPUTE_BACKBONE_SHAPE = None",
             ),
             (
                 self.AUGMENTATION is None or self.AUGMENTATION in augment.PRESETS,
@@ -211,6 +237,10 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    def _default_mean_pixel(self):
+        value = np.asarray(self.MEAN_PIXEL, dtype=float)
+        return value.shape == Config.MEAN_PIXEL.shape and np.allclose(value, Config.MEAN_PIXEL)
 
     def to_dict(self):
         """Public attributes as JSON-friendly values (numpy arrays become lists)."""

@@ -66,3 +66,11 @@ def test_pyramid_anchors_get_config_round_trip():
     layer = PyramidAnchors([8, 16], [0.5, 1, 2], [4, 8], name="anchors")
     clone = PyramidAnchors.from_config(layer.get_config())
     assert (clone.scales, clone.ratios, clone.strides) == ([8.0, 16.0], [0.5, 1.0, 2.0], [4, 8])
+
+
+def test_anchor_stride_keeps_every_kth_cell():
+    dense = keras.ops.convert_to_numpy(level_anchors(5, 4, 8, 16.0, RATIOS)).reshape(5, 4, 3, 4)
+    got = keras.ops.convert_to_numpy(level_anchors(5, 4, 8, 16.0, RATIOS, anchor_stride=2))
+    assert got.shape == (3 * 2 * 3, 4)  # ceil(5 / 2) rows, ceil(4 / 2) columns
+    np.testing.assert_allclose(got, dense[::2, ::2].reshape(-1, 4), atol=1e-5)
+    np.testing.assert_allclose(got[3], [4 - 16, 20 - 4, 4 + 16, 20 + 4], atol=1e-5)  # cell (0, 2): centre (4, 20)

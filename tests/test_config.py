@@ -42,6 +42,29 @@ def test_invalid_values_name_the_attribute(overrides, message):
         ShapesConfig(**overrides)
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"IMAGE_CHANNEL_COUNT": 1}, r"IMAGE_CHANNEL_COUNT=1 is not supported yet: the backbones .* take RGB"),
+        ({"IMAGE_CHANNEL_COUNT": 4}, r"IMAGE_CHANNEL_COUNT=4 is not supported yet"),
+        ({"MEAN_PIXEL": np.array([43.5, 39.6, 48.2])}, r"MEAN_PIXEL=.* not supported: each backbone normalises"),
+        ({"MEAN_PIXEL": np.array([120.0])}, "MEAN_PIXEL=.* not supported"),
+        ({"USE_RPN_ROIS": False}, "USE_RPN_ROIS=False is not supported: the heads always train on the RPN"),
+        ({"COMPUTE_BACKBONE_SHAPE": lambda image_shape: []}, "COMPUTE_BACKBONE_SHAPE is not supported"),
+        ({"RPN_ANCHOR_STRIDE": 0}, "RPN_ANCHOR_STRIDE must be an integer >= 1"),
+        ({"RPN_ANCHOR_STRIDE": 1.5}, "RPN_ANCHOR_STRIDE must be an integer >= 1"),
+    ],
+)
+def test_keys_that_would_do_nothing_raise(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        ShapesConfig(**overrides)
+
+
+def test_matterport_keys_at_their_working_values_are_accepted():
+    config = ShapesConfig(MEAN_PIXEL=[123.7, 116.8, 103.9], RPN_ANCHOR_STRIDE=2, USE_RPN_ROIS=True)
+    assert config.RPN_ANCHOR_STRIDE == 2 and config.COMPUTE_BACKBONE_SHAPE is None
+
+
 def test_dict_round_trip_keeps_arrays():
     config = MobileConfig(NUM_CLASSES=3, NAME="x")
     again = Config.from_dict(config.to_dict())

@@ -48,3 +48,19 @@ def test_backbone_strides_place_the_anchors(stride8_backbone):
         np.testing.assert_allclose(level[0], [stride / 2, stride / 2], atol=1e-4)  # first cell's centre
         np.testing.assert_allclose(level[-1], [(n - 0.5) * stride] * 2, atol=1e-4)  # last cell's centre
         start += per_cell * n * n
+
+
+def test_rpn_anchor_stride_2_gives_4x_fewer_anchors_lined_up_with_the_rpn():
+    outputs = {}
+    for stride in (1, 2):
+        model, _ = graph.build_inference_graph(TinyInferenceConfig(RPN_ANCHOR_STRIDE=stride))
+        probe = keras.Model(model.input, [model.get_layer("anchors").output, model.get_layer("rpn_class").output])
+        anchors, probs = probe(np.zeros((1, 128, 128, 3), np.float32))
+        assert anchors.shape[0] == probs.shape[1]
+        outputs[stride] = keras.ops.convert_to_numpy(anchors)
+        detections, _ = model(np.full((1, 128, 128, 3), 100.0, np.float32))
+        assert detections.shape == (1, TinyInferenceConfig.DETECTION_MAX_INSTANCES, 6)
+    assert len(outputs[1]) == 4 * len(outputs[2])
+    # P2 (32x32 cells, 3 anchors each): the stride-2 anchors are the dense ones of the even rows and columns.
+    dense_p2 = outputs[1][: 32 * 32 * 3].reshape(32, 32, 3, 4)
+    np.testing.assert_allclose(outputs[2][: 16 * 16 * 3], dense_p2[::2, ::2].reshape(-1, 4), atol=1e-6)

@@ -82,13 +82,16 @@ def _trunk(config, image):
         ]
     pyramid = build_fpn(*features, config.TOP_DOWN_PYRAMID_SIZE)
     anchors_per_cell = len(config.RPN_ANCHOR_RATIOS) * len(config.RPN_ANCHOR_OCTAVES)
-    rpn_model = build_rpn_model(anchors_per_cell, config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS)
+    rpn_model = build_rpn_model(
+        anchors_per_cell, config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS, config.RPN_ANCHOR_STRIDE
+    )
     rpn_logits, rpn_probs, rpn_deltas = apply_rpn(rpn_model, pyramid)
     anchors = PyramidAnchors(
         config.RPN_ANCHOR_SCALES,
         config.RPN_ANCHOR_RATIOS,
         strides,
         config.RPN_ANCHOR_OCTAVES,
+        config.RPN_ANCHOR_STRIDE,
         name="anchors",
     )([image] + pyramid)
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors

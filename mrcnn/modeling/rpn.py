@@ -4,15 +4,19 @@ import keras
 from keras import layers
 
 
-def build_rpn_model(anchors_per_location, depth, channels):
+def build_rpn_model(anchors_per_location, depth, channels, anchor_stride=1):
     """The shared RPN head as a small model named "rpn_model" (matterport's name).
 
-    Input: a feature map [batch, h, w, depth]. Outputs, per anchor in (row, col, ratio) order:
+    Input: a feature map [batch, h, w, depth]; the shared conv runs with stride `anchor_stride`, so its
+    output cells are the anchor cells (mrcnn.modeling.anchors.level_anchors). Outputs, per anchor in
+    (row, col, ratio) order, with h and w divided by anchor_stride (rounded up):
     logits [batch, h * w * anchors, 2], probabilities [batch, h * w * anchors, 2] (background, object)
     and box deltas [batch, h * w * anchors, 4].
     """
     feature = keras.Input((None, None, depth), name="input_rpn_feature_map")
-    shared = layers.Conv2D(channels, 3, padding="same", activation="relu", name="rpn_conv_shared")(feature)
+    shared = layers.Conv2D(
+        channels, 3, strides=anchor_stride, padding="same", activation="relu", name="rpn_conv_shared"
+    )(feature)
     logits = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw")(shared)
     logits = layers.Reshape((-1, 2))(logits)
     probs = layers.Activation("softmax", dtype="float32", name="rpn_class_xxx")(logits)
