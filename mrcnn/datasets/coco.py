@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -76,6 +77,22 @@ def select_categories(coco, categories, annotation_json):
     return sorted(ids)
 
 
+def _polygon_coordinates(poly, height, width, where):
+    """Flat [x1, y1, ...] floats, finite, clamped to a band of one image size around the image.
+
+    Non-finite or non-numeric values raise DatasetError (pycocotools' rasteriser crashes the process on NaN,
+    inf or huge values). Clamping to [-W, 2W] x [-H, 2H] leaves every real annotation as it is.
+    """
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly):
+        raise DatasetError(f"{where}: coordinates must be numbers, got {list(poly)!r:.80}")
+    values = np.asarray(poly, np.float64)
+    if not np.isfinite(values).all():
+        raise DatasetError(f"{where}: coordinates must be finite numbers (found NaN or Infinity); fix the annotation")
+    values[0::2] = np.clip(values[0::2], -width, 2 * width)
+    values[1::2] = np.clip(values[1::2], -height, 2 * height)
+    return values.tolist()
+
+
 def segmentation_mask(segmentation, height, width, where):
     """COCO segmentation (polygons, uncompressed or compressed RLE) → mask [height, width] bool.
 
@@ -90,7 +107,7 @@ def segmentation_mask(segmentation, height, width, where):
                     f"{where}: polygon {k} must be a flat list [x1, y1, x2, y2, ...] with an even number of values"
                 )
             if len(poly) >= 6:
-                polygons.append([float(v) for v in poly])
+                polygons.append(_polygon_coordinates(poly, height, width, f"{where}: polygon {k}"))
         if not polygons:
             return np.zeros((height, width), bool)
         rle = mask_util.merge(mask_util.frPyObjects(polygons, height, width))
@@ -105,6 +122,13 @@ def segmentation_mask(segmentation, height, width, where):
     else:
         raise DatasetError(f"{where}: segmentation must be a list of polygons or an RLE dict with 'size' and 'counts'")
     return mask_util.decode(rle).astype(bool)
+
+
+def warn_empty(where):
+    """Warn that an annotation covers no pixel of its image (outside it, or of no area) and is dropped."""
+    warnings.warn(
+        f"{where}: the annotation covers no pixel of the image (outside it or of no area); dropped", stacklevel=3
+    )
 
 
 class CocoDataset(Dataset):
@@ -160,6 +184,7 @@ class CocoDataset(Dataset):
                 raise DatasetError(f"{where}: no 'segmentation'")
             mask = segmentation_mask(ann["segmentation"], height, width, where)
             if not mask.any():
+                warn_empty(where)
                 continue
             class_id = self.map_source_class_id(f"{info['source']}.{ann['category_id']}")
             masks.append(mask)

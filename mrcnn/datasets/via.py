@@ -20,7 +20,7 @@ from PIL import Image
 
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
-from mrcnn.datasets.coco import read_json, segmentation_mask
+from mrcnn.datasets.coco import read_json, segmentation_mask, warn_empty
 
 ELLIPSE_POINTS = 64
 
@@ -61,10 +61,13 @@ class PolygonDataset(Dataset):
         masks, class_ids = [], []
         for k, (poly, source_id) in enumerate(zip(info["polygons"], info["polygon_class_ids"])):
             flat = np.stack([poly["all_points_x"], poly["all_points_y"]], axis=1).ravel().tolist()
-            mask = segmentation_mask([flat], height, width, f"{info['path']}: polygon {k}")
-            if mask.any():
-                masks.append(mask)
-                class_ids.append(self.map_source_class_id(f"{info['source']}.{source_id}"))
+            where = f"{info['path']}: region {k}"
+            mask = segmentation_mask([flat], height, width, where)
+            if not mask.any():
+                warn_empty(where)
+                continue
+            masks.append(mask)
+            class_ids.append(self.map_source_class_id(f"{info['source']}.{source_id}"))
         if not masks:
             return np.zeros((height, width, 0), bool), np.zeros((0,), np.int32)
         return np.stack(masks, axis=-1), np.array(class_ids, np.int32)
@@ -83,11 +86,11 @@ def _points(shape, key, where):
 
 
 def _scalars(shape, keys, where):
-    """[float(shape[key]) for key in keys]; DatasetError if one is missing or not a number."""
+    """[float(shape[key]) for key in keys]; DatasetError if one is missing, not a number or not finite."""
     values = []
     for key in keys:
         value = shape.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise DatasetError(f"{where}: {shape.get('name')} needs a number for {key!r}, got {value!r}")
         values.append(float(value))
     return values
@@ -98,6 +101,12 @@ def _ellipse(cx, cy, rx, ry, theta=0.0):
     x = cx + rx * np.cos(t) * math.cos(theta) - ry * np.sin(t) * math.sin(theta)
     y = cy + rx * np.cos(t) * math.sin(theta) + ry * np.sin(t) * math.cos(theta)
     return x, y
+
+
+def _check_finite(where, *values):
+    """DatasetError unless every coordinate is finite (VIA json may hold NaN or Infinity)."""
+    if not all(np.isfinite(v).all() for v in values):
+        raise DatasetError(f"{where}: coordinates must be finite numbers (found NaN or Infinity); fix the region")
 
 
 def shape_to_polygon(shape, where):
@@ -113,6 +122,7 @@ def shape_to_polygon(shape, where):
             raise DatasetError(f"{where}: polygon has {len(xs)} all_points_x but {len(ys)} all_points_y values")
         if len(xs) < 3:
             raise DatasetError(f"{where}: polygon needs at least 3 points, got {len(xs)}")
+        _check_finite(where, xs, ys)
         return xs, ys
     if name == "rect":
         x, y, w, h = _scalars(shape, ["x", "y", "width", "height"], where)
