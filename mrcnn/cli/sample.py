@@ -9,6 +9,7 @@ Everything else (weights resolution, training, COCO evaluation, splash output) l
 import argparse
 import ast
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,9 +128,22 @@ def training_stages(epochs, learning_rate, layers=None):
     return [stage for i, stage in enumerate(stages) if i == 0 or stage[0] > stages[i - 1][0]]
 
 
+def writable_folder(path, flag):
+    """Create `path` if needed and check that a file can be written in it; CommandError naming `flag` if not."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise CommandError(f"{flag} {folder}: not a writable folder ({err.strerror or err})") from None
+    return folder
+
+
 def cmd_train(task, args):
     from mrcnn import model as modellib
 
+    writable_folder(args.logs, "--logs")  # before the datasets and the model are built
     config = _config(task, args)
     train_set = limit_dataset(task.load(args.dataset, "train", args), args.limit)
     val_set = limit_dataset(task.load(args.dataset, "val", args), args.limit)
@@ -163,6 +177,8 @@ def _inference_model(task, args):
 def cmd_evaluate(task, args):
     from mrcnn.evaluation import coco as evaluate
 
+    if args.out:
+        writable_folder(Path(args.out).parent, "--out")
     model = _inference_model(task, args)
     dataset = limit_dataset(task.load(args.dataset, args.subset, args), args.limit)
     results = evaluate.evaluate_coco(model, dataset)
@@ -222,6 +238,7 @@ def cmd_splash(task, args):
     source = args.image or args.video
     if not Path(source).is_file():
         raise CommandError(f"{source}: no such file")
+    writable_folder(args.out_dir or Path(source).parent, "--out-dir")
     model = _inference_model(task, args)
     if args.video:
         splash_video(model, args.video, args.out_dir)
@@ -295,6 +312,10 @@ def run(task, argv=None):
         return COMMANDS[args.command](task, args)
     except (CommandError, DatasetError, weights_io.WeightsFileError, FileNotFoundError, ValueError) as err:
         print(f"{task.name} {args.command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:  # a read-only, full or non-folder --logs / --out / --out-dir
+        where = f" {err.filename}" if err.filename else ""
+        print(f"{task.name} {args.command}: error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -68,10 +68,18 @@ def _open(path):
 def read_metadata(path):
     """mrcnn metadata stored in a weights file: {"config": dict or None, "class_names": list or None}."""
     with _open(path) as f:
-        return {
-            key: json.loads(f.attrs[attr]) if attr in f.attrs else None
-            for key, attr in (("config", "mrcnn_config"), ("class_names", "class_names"))
-        }
+        metadata = {}
+        for key, attr, kind in (("config", "mrcnn_config", dict), ("class_names", "class_names", list)):
+            try:
+                value = json.loads(_text(f.attrs[attr])) if attr in f.attrs else None
+            except (ValueError, TypeError, OSError, KeyError) as err:
+                raise WeightsFileError(
+                    f"{path}: the stored {attr} is damaged ({err}); re-save or re-download the file"
+                ) from None
+            if value is not None and not isinstance(value, kind):
+                raise WeightsFileError(f"{path}: the stored {attr} is damaged (not a JSON {kind.__name__})")
+            metadata[key] = value
+        return metadata
 
 
 def _file_layers(f):
@@ -84,10 +92,16 @@ def _file_layers(f):
         )
     layers = {}
     for name in (_text(n) for n in root.attrs["layer_names"]):
-        group = root[name]
-        weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
-        if weight_names:
-            layers[name] = [np.asarray(group[w]) for w in weight_names]
+        try:
+            group = root[name]
+            weight_names = [_text(n) for n in group.attrs.get("weight_names", [])]
+            if weight_names:
+                layers[name] = [np.asarray(group[w]) for w in weight_names]
+        except (KeyError, OSError, ValueError, TypeError) as err:
+            raise WeightsFileError(
+                f"{f.filename} is damaged: layer {name!r} lists weights it does not hold ({err}); "
+                "re-save or re-download the file"
+            ) from None
     return layers
 
 
