@@ -1,11 +1,6 @@
 """Training data: Dataset images → padded ground-truth batches for `keras.Model.fit`.
 
-Each batch is a dict of numpy arrays:
-  image        [b, H, W, 3] float32, raw RGB in [0, 255] (zero padding);
-  gt_class_ids [b, G] int32 (0 = padding, < 0 = crowd);
-  gt_boxes     [b, G, (y1, x1, y2, x2)] float32 normalised to the molded image;
-  gt_masks     [b, G, h, w] uint8: mini masks over each box (USE_MINI_MASK) or full-image masks.
-G = MAX_GT_INSTANCES. RPN and ROI targets are computed in-graph from these.
+The batch layout (names, shapes, dtypes) is defined in mrcnn.data.batch.
 """
 
 import math
@@ -14,6 +9,7 @@ import keras
 import numpy as np
 
 from mrcnn.data import augment as augment_lib
+from mrcnn.data.batch import batch_layout
 from mrcnn.data.masks import extract_bboxes, minimize_mask
 from mrcnn.data.resize import resize_mask
 from mrcnn.inference.mold import check_image, resize_for_model
@@ -77,7 +73,7 @@ def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_past
 
 
 def pad_example(image, class_ids, boxes, masks, max_instances):
-    """Pad one example's ground truth to `max_instances` rows (see the module docstring)."""
+    """Pad one example's ground truth to `max_instances` rows (the layout of mrcnn.data.batch)."""
     count = len(class_ids)
     height, width = image.shape[:2]
     padded_ids = np.zeros(max_instances, np.int32)
@@ -155,12 +151,6 @@ class DataGenerator(keras.utils.PyDataset):
         order = self._order
         ids = [order[(index * size + j) % len(order)] for j in range(size)]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        images, class_ids, boxes, masks = zip(*(self.example(i, rng) for i in ids))
-        return (
-            {
-                "image": np.stack(images).astype(np.float32),
-                "gt_class_ids": np.stack(class_ids),
-                "gt_boxes": np.stack(boxes),
-                "gt_masks": np.stack(masks),
-            },
-        )
+        columns = zip(*(self.example(i, rng) for i in ids))
+        layout = batch_layout(self.config)
+        return ({name: np.stack(column).astype(dtype) for (name, (_, dtype)), column in zip(layout.items(), columns)},)

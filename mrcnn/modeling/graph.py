@@ -4,45 +4,23 @@ image → backbone C2..C5 → FPN P2..P6 → RPN → proposals → ROIAlign → 
 """
 
 import keras
-from keras import layers
 
 from mrcnn.backbones import build_backbone
 from mrcnn.config import ConfigError
+from mrcnn.data.batch import batch_layout, image_shape
 from mrcnn.engine.training import TrainingModel
-from mrcnn.modeling import losses
 from mrcnn.modeling.anchors import PyramidAnchors
 from mrcnn.modeling.detection import DetectionLayer, KeptDetections, SelectClassMask
 from mrcnn.modeling.fpn import build_fpn
+from mrcnn.modeling.gradient import GradientScale
 from mrcnn.modeling.heads import box_head, mask_head
+from mrcnn.modeling.losses import LOSS_NAMES, LossLayer
 from mrcnn.modeling.proposals import ProposalLayer
 from mrcnn.modeling.roi_align import PyramidROIAlign
 from mrcnn.modeling.rpn import apply_rpn, build_rpn_model
 from mrcnn.modeling.targets import DetectionTargets, RpnTargets
 
-LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
-
-
-def image_input_shape(config):
-    """Fixed (S, S, 3) for the square/crop modes, so shapes (and anchors) are static; else (None, None, 3)."""
-    if config.IMAGE_RESIZE_MODE in ("square", "crop"):
-        size = int(config.IMAGE_SHAPE[0])
-        return (size, size, 3)
-    return (None, None, 3)
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class GradientScale(layers.Layer):
-    """Identity forward; multiplies the gradient flowing back by `scale` (a backbone learning-rate multiplier)."""
-
-    def __init__(self, scale, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, x):
-        return x * self.scale + keras.ops.stop_gradient(x * (1.0 - self.scale))
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+__all__ = ["LOSS_NAMES", "build_inference_graph", "build_training_graph", "pyramid_strides"]
 
 
 def pyramid_strides(config, backbone):
@@ -68,7 +46,7 @@ def _trunk(config, image):
     """Backbone, FPN, RPN and anchors shared by both modes."""
     backbone = build_backbone(
         config.BACKBONE,
-        input_shape=image_input_shape(config),
+        input_shape=image_shape(config),
         weights=None,
         train_bn=config.TRAIN_BN,
         **dict(config.BACKBONE_OPTIONS),
@@ -97,15 +75,23 @@ def _trunk(config, image):
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors
 
 
-def _heads(config, rois, image, pyramid, mask_rois=None):
-    """Box head on `rois`, mask head on `mask_rois` (default: the same ROIs)."""
-    box_features = PyramidROIAlign((config.POOL_SIZE,) * 2, name="roi_align_classifier")([rois, image] + pyramid[:4])
-    logits, probs, deltas = box_head(box_features, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE)
-    mask_features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, name="roi_align_mask")(
-        [rois if mask_rois is None else mask_rois, image] + pyramid[:4]
+def _proposals(config, rpn_probs, rpn_deltas, anchors, count):
+    """The top `count` RPN boxes after NMS, normalised: [b, count, 4]."""
+    return ProposalLayer(config.PRE_NMS_LIMIT, count, config.RPN_NMS_THRESHOLD, config.RPN_BBOX_STD_DEV, name="ROI")(
+        [rpn_probs, rpn_deltas, anchors]
     )
-    masks = mask_head(mask_features, config.NUM_CLASSES, config.MASK_HEAD_CHANNELS, config.MASK_HEAD_CONVS)
-    return logits, probs, deltas, masks
+
+
+def _box_branch(config, rois, image, pyramid):
+    """ROIAlign + box head on `rois` [b, R, 4]: class logits, probabilities and deltas."""
+    features = PyramidROIAlign((config.POOL_SIZE,) * 2, name="roi_align_classifier")([rois, image] + pyramid[:4])
+    return box_head(features, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE)
+
+
+def _mask_branch(config, rois, image, pyramid):
+    """ROIAlign + mask head on `rois` [b, R, 4]: mask logits [b, R, h, w, classes]."""
+    features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, name="roi_align_mask")([rois, image] + pyramid[:4])
+    return mask_head(features, config.NUM_CLASSES, config.MASK_HEAD_CHANNELS, config.MASK_HEAD_CONVS)
 
 
 def build_inference_graph(config):
@@ -114,19 +100,10 @@ def build_inference_graph(config):
     Detections are (y1, x1, y2, x2, class_id, score), normalised, score 0 = empty slot; masks
     belong to the first n detection slots (n = most detections of any image in the batch).
     """
-    image = keras.Input(image_input_shape(config), name="input_image")
+    image = keras.Input(image_shape(config), name="input_image")
     backbone, pyramid, (_, rpn_probs, rpn_deltas), anchors = _trunk(config, image)
-    proposals = ProposalLayer(
-        config.PRE_NMS_LIMIT,
-        config.POST_NMS_ROIS_INFERENCE,
-        config.RPN_NMS_THRESHOLD,
-        config.RPN_BBOX_STD_DEV,
-        name="ROI",
-    )([rpn_probs, rpn_deltas, anchors])
-    box_features = PyramidROIAlign((config.POOL_SIZE,) * 2, name="roi_align_classifier")(
-        [proposals, image] + pyramid[:4]
-    )
-    _, probs, deltas = box_head(box_features, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE)
+    proposals = _proposals(config, rpn_probs, rpn_deltas, anchors, config.POST_NMS_ROIS_INFERENCE)
+    _, probs, deltas = _box_branch(config, proposals, image, pyramid)
     detections = DetectionLayer(
         config.DETECTION_MAX_INSTANCES,
         config.DETECTION_MIN_CONFIDENCE,
@@ -135,72 +112,21 @@ def build_inference_graph(config):
         name="mrcnn_detection",
     )([proposals, probs, deltas])
     kept = KeptDetections(name="kept_detections")(detections)
-    mask_features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, name="roi_align_mask")(
-        [kept[..., :4], image] + pyramid[:4]
-    )
-    mask_logits = mask_head(mask_features, config.NUM_CLASSES, config.MASK_HEAD_CHANNELS, config.MASK_HEAD_CONVS)
+    mask_logits = _mask_branch(config, kept[..., :4], image, pyramid)
     masks = SelectClassMask(name="mrcnn_mask_select")([mask_logits, kept])
     model = keras.Model(image, [detections, masks], name="mask_rcnn")
     return model, backbone
 
 
-def _training_inputs(config):
-    count = config.MAX_GT_INSTANCES
-    if config.USE_MINI_MASK:
-        mask_shape = tuple(config.MINI_MASK_SHAPE)
-    else:
-        mask_shape = image_input_shape(config)[:2]
-    return {
-        "image": keras.Input(image_input_shape(config), name="image"),
-        "gt_class_ids": keras.Input((count,), dtype="int32", name="gt_class_ids"),
-        "gt_boxes": keras.Input((count, 4), name="gt_boxes"),
-        "gt_masks": keras.Input((count,) + mask_shape, dtype="uint8", name="gt_masks"),
-    }
-
-
-@keras.saving.register_keras_serializable(package="mrcnn")
-class LossLayer(layers.Layer):
-    """Inputs: the targets and predictions, in the order of `call`; output {loss name: scalar}."""
-
-    def call(self, inputs):
-        (
-            rpn_match,
-            rpn_target_deltas,
-            rpn_logits,
-            rpn_deltas,
-            class_ids,
-            target_deltas,
-            target_masks,
-            valid,
-            logits,
-            deltas,
-            mask_logits,
-        ) = inputs
-        positives = mask_logits.shape[1]
-        return {
-            "rpn_class_loss": losses.rpn_class_loss(rpn_match, rpn_logits),
-            "rpn_bbox_loss": losses.rpn_bbox_loss(rpn_match, rpn_target_deltas, rpn_deltas),
-            "mrcnn_class_loss": losses.mrcnn_class_loss(class_ids, logits, valid),
-            "mrcnn_bbox_loss": losses.mrcnn_bbox_loss(class_ids, target_deltas, deltas),
-            "mrcnn_mask_loss": losses.mrcnn_mask_loss(class_ids[:, :positives], target_masks, mask_logits),
-        }
-
-
 def build_training_graph(config, seed=None):
-    """TrainingModel: dict of ground-truth inputs (see mrcnn.data.generator) → dict of the five losses."""
-    inputs = _training_inputs(config)
+    """TrainingModel: dict of ground-truth inputs (mrcnn.data.batch) → dict of the five losses."""
+    inputs = {name: keras.Input(shape, dtype=dtype, name=name) for name, (shape, dtype) in batch_layout(config).items()}
     image = inputs["image"]
     backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors = _trunk(config, image)
     rpn_match, rpn_target_deltas = RpnTargets(
         config.RPN_TRAIN_ANCHORS_PER_IMAGE, config.RPN_BBOX_STD_DEV, seed=seed, name="rpn_targets"
     )([anchors, inputs["gt_class_ids"], inputs["gt_boxes"]])
-    proposals = ProposalLayer(
-        config.PRE_NMS_LIMIT,
-        config.POST_NMS_ROIS_TRAINING,
-        config.RPN_NMS_THRESHOLD,
-        config.RPN_BBOX_STD_DEV,
-        name="ROI",
-    )([rpn_probs, rpn_deltas, anchors])
+    proposals = _proposals(config, rpn_probs, rpn_deltas, anchors, config.POST_NMS_ROIS_TRAINING)
     targets = DetectionTargets(
         config.TRAIN_ROIS_PER_IMAGE,
         config.ROI_POSITIVE_RATIO,
@@ -213,7 +139,8 @@ def build_training_graph(config, seed=None):
     rois, class_ids, target_deltas, target_masks, valid = targets(
         [proposals, inputs["gt_class_ids"], inputs["gt_boxes"], inputs["gt_masks"]]
     )
-    logits, _, deltas, mask_logits = _heads(config, rois, image, pyramid, mask_rois=rois[:, : targets.positive_slots])
+    logits, _, deltas = _box_branch(config, rois, image, pyramid)
+    mask_logits = _mask_branch(config, rois[:, : targets.positive_slots], image, pyramid)
     outputs = LossLayer(name="losses")(
         [
             rpn_match,

@@ -2,7 +2,7 @@
 
 Each loss averages over the items it is defined on and is 0 when there are none (an image with
 no objects gives zero box and mask losses). Box losses average smooth-L1 over coordinates, as
-matterport does, so its LOSS_WEIGHTS keep their meaning.
+matterport does, so its LOSS_WEIGHTS keep their meaning. `LossLayer` puts the five in the training graph.
 """
 
 import keras
@@ -62,3 +62,34 @@ def mrcnn_mask_loss(class_ids, target_masks, mask_logits):
     losses = keras.losses.binary_crossentropy(target_masks[..., None], chosen[..., None], from_logits=True)
     weights = ops.broadcast_to((class_ids > 0)[:, :, None, None], ops.shape(losses))
     return _masked_mean(losses, weights)
+
+
+LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class LossLayer(keras.layers.Layer):
+    """Inputs: the targets and predictions, in the order of `call`; output {loss name: scalar}."""
+
+    def call(self, inputs):
+        (
+            rpn_match,
+            rpn_target_deltas,
+            rpn_logits,
+            rpn_deltas,
+            class_ids,
+            target_deltas,
+            target_masks,
+            valid,
+            logits,
+            deltas,
+            mask_logits,
+        ) = inputs
+        positives = mask_logits.shape[1]
+        return {
+            "rpn_class_loss": rpn_class_loss(rpn_match, rpn_logits),
+            "rpn_bbox_loss": rpn_bbox_loss(rpn_match, rpn_target_deltas, rpn_deltas),
+            "mrcnn_class_loss": mrcnn_class_loss(class_ids, logits, valid),
+            "mrcnn_bbox_loss": mrcnn_bbox_loss(class_ids, target_deltas, deltas),
+            "mrcnn_mask_loss": mrcnn_mask_loss(class_ids[:, :positives], target_masks, mask_logits),
+        }
