@@ -17,7 +17,6 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ for _path in (REPO, REPO / "samples" / "balloon"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench import measure  # noqa: E402  (REPO is on sys.path)
 from mrcnn.config import Config, MobileConfig  # noqa: E402
 from mrcnn.engine import atomic  # noqa: E402
 
@@ -251,46 +251,16 @@ def train_variant(variant, args, train_set, folder):
     return weights, timer.times, seconds, images_seen
 
 
-def inference_model(variant, args, size, weights, min_confidence):
-    """An inference MaskRCNN at `size` px with the trained weights loaded."""
-    from mrcnn.model import MaskRCNN
-
-    config = study_config(variant, size, args.steps, inference=True, min_confidence=min_confidence)
-    model = MaskRCNN("inference", config, str(Path(weights).parent / "logs"))
-    model.load_weights(str(weights), by_name=True)
-    return model
-
-
-def time_detect(model, image, runs, warmup):
-    """Median ms of model.detect([image]) over `runs` after `warmup` calls, and its detection count."""
-    for _ in range(warmup):
-        model.detect([image])
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = model.detect([image])[0]
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"ms": statistics.median(times), "detections": len(result["class_ids"])}
-
-
-def free_memory():
-    import gc
-
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
-
-
 def evaluate_variant(variant, args, weights, val_set):
     """(COCO results at the training size, inference params count)."""
     from mrcnn.evaluation.coco import evaluate_coco
 
-    model = inference_model(variant, args, row_image_size(variant, args), weights, EVAL_MIN_CONFIDENCE)
+    config = study_config(variant, row_image_size(variant, args), args.steps, True, EVAL_MIN_CONFIDENCE)
+    model = measure.inference_model(config, weights)
     params = int(model.keras_model.count_params())
     results = evaluate_coco(model, val_set, verbose=False)
     del model
-    free_memory()
+    measure.free_memory()
     return results, params
 
 
@@ -298,10 +268,11 @@ def time_variant(variant, args, weights, image):
     """{size: {"ms", "detections"}}: detect() at the deployment threshold (BalloonConfig's 0.5)."""
     timings = {}
     for size in args.sizes:
-        model = inference_model(variant, args, size, weights, None)
-        timings[str(size)] = time_detect(model, image, args.runs, args.warmup)
+        model = measure.inference_model(study_config(variant, size, args.steps, inference=True), weights)
+        times, (result,) = measure.timed(args.runs, args.warmup, model.detect, [image])
+        timings[str(size)] = {"ms": statistics.median(times), "detections": len(result["class_ids"])}
         del model
-        free_memory()
+        measure.free_memory()
     return timings
 
 
@@ -345,7 +316,7 @@ def run_variant(args):
     train_set, val_set = load_data(args.dataset, args.limit)
     weights, times, train_seconds, images_seen = train_variant(variant, args, train_set, folder)
     rss_train = rss_mb()
-    free_memory()
+    measure.free_memory()
     results, params = evaluate_variant(variant, args, weights, val_set)
     image = val_set.load_image(val_set.image_ids[0])
     reference = measure_reference(args.quick, print)  # In a grandchild: this process's RSS stays its own.
@@ -369,7 +340,7 @@ def run_variant(args):
         "rss_after_training_mb": rss_train,
     }
     row["peak_rss_mb"] = rss_mb()
-    return add_ratios(row, reference)
+    return timing_ratios(row, reference)
 
 
 # ---- parent: subprocesses, reference, report -------------------------------------------------------
@@ -497,12 +468,9 @@ def measure_reference(quick, log):
     return value
 
 
-def add_ratios(row, ref):
-    """Add x_ref beside each timing of a row (detect per size, train step)."""
-    for timing in row.get("detect", {}).values():
-        timing["x_ref"] = timing["ms"] / ref
-    if "train_step_ms" in row:
-        row["train_step_x_ref"] = row["train_step_ms"] / ref
+def timing_ratios(row, ref):
+    """Add x_ref beside each timing of a row (detect per size, train step), in place; returns the row."""
+    row.update(measure.add_ratios({key: row[key] for key in ("detect", "train_step_ms") if key in row}, ref))
     return row
 
 
@@ -645,10 +613,6 @@ def write_readme(path, table):
         Path(temp).write_text(text)
 
 
-def machine_info():
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
-
-
 def run(args, log=print):
     """Measure every variant and return the result dict."""
     started = time.time()
@@ -659,7 +623,7 @@ def run(args, log=print):
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "quick": bool(args.quick),
-        "machine": machine_info(),
+        "machine": measure.machine_info(versions=False),
         "reference_ms": statistics.median(refs) if refs else None,
         "image_size": args.image_size,
         "sizes": args.sizes,

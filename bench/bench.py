@@ -20,11 +20,8 @@ the anchors, so the unmold step pastes real masks as the peers' did. The network
 
 import argparse
 import datetime
-import gc
 import os
-import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +36,8 @@ TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mrcnn.config import Config, MobileConfig  # noqa: E402  (needs REPO on sys.path)
+from bench import measure  # noqa: E402  (needs REPO on sys.path)
+from mrcnn.config import Config, MobileConfig  # noqa: E402
 from mrcnn.engine.atomic import write_json  # noqa: E402
 
 # Bench config name = body[-precision]: "r101" is float32, "r101-bf16" the same model under mixed_bfloat16.
@@ -116,10 +114,7 @@ def zero_box_deltas(keras_model):
 
 def inference_model(name, size):
     """The benchmark inference MaskRCNN (random weights, box deltas zeroed)."""
-    from mrcnn.model import MaskRCNN
-
-    with tempfile.TemporaryDirectory() as logs:
-        model = MaskRCNN("inference", make_config(name, size), logs)
+    model = measure.inference_model(make_config(name, size))
     zero_box_deltas(model.keras_model)
     return model
 
@@ -145,61 +140,6 @@ def bench_image(seed=0):
     return np.random.default_rng(seed).integers(0, 256, IMAGE_SHAPE, dtype=np.uint8)
 
 
-def median(values):
-    return float(statistics.median(values))
-
-
-def free_memory():
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
-
-
-# ---- inference -----------------------------------------------------------------------------------
-
-
-def detect_once(model, images):
-    """One MaskRCNN._detect_batch on `images` (one batch), timed per part.
-
-    Returns ({"mold": ms, "network": ms, "unmold": ms}, filled network slots per image, detections per image).
-    """
-    from mrcnn.inference import mold
-
-    t0 = time.perf_counter()
-    molded, windows, scales, shapes = model.mold_inputs(images)
-    t1 = time.perf_counter()
-    detections, masks = model.keras_model.predict_on_batch(molded)
-    t2 = time.perf_counter()
-    results = [
-        mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
-        for i in range(len(images))
-    ]
-    t3 = time.perf_counter()
-    parts = {"mold": (t1 - t0) * 1000, "network": (t2 - t1) * 1000, "unmold": (t3 - t2) * 1000}
-    filled = (detections[:, :, 5] > 0).sum(axis=1)
-    return parts, filled.tolist(), [len(r["class_ids"]) for r in results]
-
-
-def time_detect(model, images, runs, warmup):
-    """Median ms per image of detect() on one batch of `images`: total and mold / network / unmold."""
-    for _ in range(warmup):
-        detect_once(model, images)
-    samples, filled, counts = [], [], []
-    for _ in range(runs):
-        parts, filled, counts = detect_once(model, images)
-        samples.append(parts)
-    per_image = len(images)
-    totals = [sum(p.values()) for p in samples]
-    result = {"ms": median(totals) / per_image, "min_ms": min(totals) / per_image}
-    for part in ("mold", "network", "unmold"):
-        result[f"{part}_ms"] = median([p[part] for p in samples]) / per_image
-    # Slots the network filled, and detections left after unmolding (boxes that vanish when clipped are dropped).
-    result["network_detections_per_image"] = float(statistics.mean(filled))
-    result["detections_per_image"] = float(statistics.mean(counts))
-    return result
-
-
 def time_unmold_full(model, image, runs, count=100, seed=0):
     """Median ms of unmold_detections with `count` detections that all survive, i.e. `count` pasted masks.
 
@@ -219,21 +159,18 @@ def time_unmold_full(model, image, runs, count=100, seed=0):
     boxes = np.concatenate([top, np.minimum(top + extent, (y2, x2))], axis=1) / side
     detections = np.concatenate([boxes, np.ones((count, 2))], axis=1).astype(np.float32)
     masks = rng.random((count, *model.config.MASK_SHAPE), dtype=np.float32)
-    times = []
-    for _ in range(runs + 1):
-        t0 = time.perf_counter()
-        result = mold.unmold_detections(detections, masks, shapes[0], molded.shape[1:], windows[0], scales[0])
-        times.append((time.perf_counter() - t0) * 1000)
+    unmold_args = (detections, masks, shapes[0], molded.shape[1:], windows[0], scales[0])
+    times, result = measure.timed(runs, 1, mold.unmold_detections, *unmold_args)
     if len(result["class_ids"]) != count:
         raise BenchError(f"unmold kept {len(result['class_ids'])} of {count} synthetic in-window detections")
-    return median(times[1:])
+    return measure.median(times)
 
 
 def bench_inference(name, size, runs, warmup, batch_sizes, image):
     """Params, detect split at `size` and (if batch_sizes) ms per image for each batch size."""
     model = inference_model(name, size)
     expected = len(model.detect([image])[0]["class_ids"])  # The facade itself (also traces the graph).
-    out = {"params": int(model.keras_model.count_params()), "detect": time_detect(model, [image], runs, warmup)}
+    out = {"params": int(model.keras_model.count_params()), "detect": measure.time_detect(model, [image], runs, warmup)}
     detect = out["detect"]
     detect["unmold_100_masks_ms"] = time_unmold_full(model, image, runs)
     # The conservative figure, used for the targets: as if all 100 detections survived and got a mask.
@@ -241,15 +178,15 @@ def bench_inference(name, size, runs, warmup, batch_sizes, image):
     if out["detect"]["detections_per_image"] != expected:
         raise BenchError(
             f"{name}: detect() gave {expected} detections but the timed path gave "
-            f"{out['detect']['detections_per_image']}; detect_once must mirror MaskRCNN._detect_batch"
+            f"{out['detect']['detections_per_image']}; measure.detect_once must mirror MaskRCNN._detect_batch"
         )
     if batch_sizes:
         out["batch"] = {}
         for batch in batch_sizes:
-            timing = out["detect"] if batch == 1 else time_detect(model, [image] * batch, runs, warmup)
+            timing = out["detect"] if batch == 1 else measure.time_detect(model, [image] * batch, runs, warmup)
             out["batch"][str(batch)] = {"ms": timing["ms"]}  # per image
     del model
-    free_memory()
+    measure.free_memory()
     return out
 
 
@@ -281,18 +218,12 @@ def bench_training(name, size, runs, warmup):
     out = {}
     for layers in TRAIN_LAYERS:
         model.set_trainable(training.layers_pattern(layers, model.backbone))
-        optimizer = model._optimizer(config.LEARNING_RATE)  # The factory train() uses.
+        optimizer = training.make_optimizer(config, config.LEARNING_RATE)  # The one train() compiles with.
         model.keras_model.compile(optimizer=optimizer, jit_compile=bool(config.JIT_COMPILE))
-        for _ in range(warmup):
-            model.keras_model.train_on_batch(inputs)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            model.keras_model.train_on_batch(inputs)
-            times.append((time.perf_counter() - t0) * 1000)
-        out[layers] = {"ms": median(times)}
+        times, _ = measure.timed(runs, warmup, model.keras_model.train_on_batch, inputs)
+        out[layers] = {"ms": measure.median(times)}
     del model
-    free_memory()
+    measure.free_memory()
     return out
 
 
@@ -340,23 +271,41 @@ def peak_rss(name, size, detects):
 # ---- profile -------------------------------------------------------------------------------------
 
 
-def stage_outputs(keras_model):
-    """Cumulative prefixes of the inference graph: [(stage name, output tensors of the prefix)]."""
-    get = keras_model.get_layer
-    convs = sorted(layer.name for layer in keras_model.layers if layer.name.startswith("mrcnn_mask_conv"))
+def stage_outputs(model):
+    """Cumulative prefixes of the inference graph: [(stage name, output tensors of the prefix)].
+
+    The boundaries are found by layer type (the backbone, PyramidAnchors, ProposalLayer, PyramidROIAlign,
+    DetectionLayer and the mask head's transposed conv), so renaming a layer cannot break the profile.
+    """
+    from keras import layers
+
+    from mrcnn.modeling.anchors import PyramidAnchors
+    from mrcnn.modeling.detection import DetectionLayer
+    from mrcnn.modeling.proposals import ProposalLayer
+    from mrcnn.modeling.roi_align import PyramidROIAlign
+
+    graph = model.keras_model
+
+    def only(kind):
+        (layer,) = [layer for layer in graph.layers if isinstance(layer, kind)]
+        return layer
+
+    box_align, mask_align = [layer for layer in graph.layers if isinstance(layer, PyramidROIAlign)]
+    deconv = only(layers.Conv2DTranspose)
+    (logits,) = [layer for layer in graph.layers if isinstance(layer, layers.Conv2D) and layer.input is deconv.output]
     return [
-        ("backbone", [get(f"fpn_c{k}p{k}").input for k in (2, 3, 4, 5)]),
-        ("fpn", [get(f"fpn_p{k}").output for k in (2, 3, 4, 5, 6)]),
-        ("rpn", [get("rpn_class").output, get("rpn_bbox").output]),
-        ("proposals", [get("ROI").output]),
-        ("box ROIAlign (7x7)", [get("roi_align_classifier").output]),
-        ("box head (fc layers)", [get("mrcnn_class").output, get("mrcnn_bbox_split").output]),
-        ("detection (per-class NMS)", [get("mrcnn_detection").output]),
-        ("mask ROIAlign (14x14)", [get("roi_align_mask").output]),
-        ("mask head 3x3 convs", [get(convs[-1]).output]),
-        ("mask head 2x2 deconv", [get("mrcnn_mask_deconv").output]),
-        ("mask head 1x1 class logits", [get("mrcnn_mask").output]),
-        ("mask class select + sigmoid", list(keras_model.outputs)),
+        ("backbone", list(model.backbone.model(graph.inputs[0]))),
+        ("fpn", only(PyramidAnchors).input[1:]),  # [image, P2..P6]
+        ("rpn", only(ProposalLayer).input[:2]),  # [rpn probs, rpn deltas, anchors]
+        ("proposals", [only(ProposalLayer).output]),
+        ("box ROIAlign (7x7)", [box_align.output]),
+        ("box head (fc layers)", only(DetectionLayer).input[1:]),  # [proposals, class probs, box deltas]
+        ("detection (per-class NMS)", [only(DetectionLayer).output]),
+        ("mask ROIAlign (14x14)", [mask_align.output]),
+        ("mask head 3x3 convs", [deconv.input]),
+        ("mask head 2x2 deconv", [deconv.output]),
+        ("mask head 1x1 class logits", [logits.output]),
+        ("mask class select + sigmoid", list(graph.outputs)),
     ]
 
 
@@ -369,43 +318,22 @@ def profile_detect(name, size, runs, warmup, image):
     import keras
 
     model = inference_model(name, size)
-    split = time_detect(model, [image], runs, warmup)
+    split = measure.time_detect(model, [image], runs, warmup)
     molded = model.mold_inputs([image])[0]
     stages, previous = [{"stage": "mold (resize + pad)", "ms": split["mold_ms"]}], 0.0
-    for stage, outputs in stage_outputs(model.keras_model):
+    for stage, outputs in stage_outputs(model):
         prefix = keras.Model(model.keras_model.inputs, outputs)
-        for _ in range(warmup):
-            prefix.predict_on_batch(molded)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            prefix.predict_on_batch(molded)
-            times.append((time.perf_counter() - t0) * 1000)
-        cumulative = median(times)
+        times, _ = measure.timed(runs, warmup, prefix.predict_on_batch, molded)
+        cumulative = measure.median(times)
         stages.append({"stage": stage, "cumulative_ms": cumulative, "ms": cumulative - previous})
         previous = cumulative
     stages.append({"stage": "unmold (boxes + paste 100 masks)", "ms": split["unmold_ms"]})
     del model
-    free_memory()
+    measure.free_memory()
     return {"config": name, "size": size, "detect_ms": split["ms"], "network_ms": split["network_ms"], "stages": stages}
 
 
 # ---- report --------------------------------------------------------------------------------------
-
-
-def add_ratios(node, ref):
-    """Recursively add "x_ref" beside every "ms" and "<part>_x_ref" beside every "<part>_ms" (ms / ref)."""
-    if isinstance(node, dict):
-        for key in list(node):
-            value = node[key]
-            if key == "ms" or key.endswith("_ms"):
-                node[key[:-2] + "x_ref"] = value / ref
-            else:
-                add_ratios(value, ref)
-    elif isinstance(node, list):
-        for item in node:
-            add_ratios(item, ref)
-    return node
 
 
 def headline(config_result):
@@ -524,22 +452,6 @@ def parse_args(argv=None):
     return args
 
 
-def machine_info():
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-    }
-
-
 def measure_config(name, args, plan, image, log):
     """Everything measured for one config: params, detect per size, batch scaling, train steps."""
     entry = {"detect": {}}
@@ -573,7 +485,7 @@ def run(args, log=print):
         log("measuring the reference (ResNet101 forward, 1x512x512x3) ...")
         refs.append(reference_ms(runs=1, warmup=1) if args.quick else reference_ms(runs=7, warmup=2))
         log(f"reference_ms {refs[-1]:.1f}")
-        free_memory()
+        measure.free_memory()
         return refs[-1]
 
     rss = None
@@ -592,7 +504,7 @@ def run(args, log=print):
     configs = {}
     for name in args.configs:
         ref = reference()
-        configs[name] = {"reference_ms": ref, **add_ratios(measure_config(name, args, plan, image, log), ref)}
+        configs[name] = {"reference_ms": ref, **measure.add_ratios(measure_config(name, args, plan, image, log), ref)}
         if name == "mobile":
             configs[name]["peak_rss"] = rss
     profile = {}
@@ -603,11 +515,11 @@ def run(args, log=print):
         runs = 3 * args.runs if name == "mobile" else args.runs
         profile[name] = {
             "reference_ms": ref,
-            **add_ratios(profile_detect(name, plan["train_size"], runs, args.warmup, image), ref),
+            **measure.add_ratios(profile_detect(name, plan["train_size"], runs, args.warmup, image), ref),
         }
     spread = (max(refs) - min(refs)) / min(refs)
     result = {
-        "reference_ms": median(refs),
+        "reference_ms": measure.median(refs),
         "reference_ms_all": refs,
         "conditions": CONDITIONS,
         "warnings": []
@@ -616,7 +528,7 @@ def run(args, log=print):
             f"The reference varied by {spread:.0%} within the run ({min(refs):.0f}-{max(refs):.0f} ms): "
             "the machine's load changed; rerun on an idle machine"
         ],
-        "machine": {**machine_info(), "load_average_1min_start_end": [load_start, os.getloadavg()[0]]},
+        "machine": {**measure.machine_info(), "load_average_1min_start_end": [load_start, os.getloadavg()[0]]},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "quick": bool(args.quick),
         **plan,

@@ -83,7 +83,7 @@ def _result(bench):
         "batch_sizes": [1, 2],
         "train_size": 512,
         "peers": bench.PEERS,
-        "configs": bench.add_ratios(configs, ref=200.0),
+        "configs": bench.measure.add_ratios(configs, ref=200.0),
     }
 
 

@@ -123,7 +123,7 @@ def _result(compare):
         "error": "exit 1: boom|x",
         "load_average_start_end": [3.0, 2.0],
     }
-    rows = [compare.add_ratios(r, 200.0) for r in (row, short, failed)]
+    rows = [compare.timing_ratios(r, 200.0) for r in (row, short, failed)]
     return {
         "rows": rows,
         "sizes": [512, 1024],

@@ -92,6 +92,22 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return {"rate": self.rate, "steps": self.steps}
 
 
+def make_optimizer(config, learning_rate, strategy=None):
+    """The optimizer `MaskRCNN.train` compiles with: config.OPTIMIZER, warm-up, weight decay, clipping, loss scale."""
+    # Keras clips each replica's gradient (of loss / replicas) before summing them, so divide the norm too.
+    clipnorm = config.GRADIENT_CLIP_NORM and config.GRADIENT_CLIP_NORM / distribute.replica_count(strategy)
+    if config.WARMUP_STEPS:
+        learning_rate = LinearWarmup(learning_rate, config.WARMUP_STEPS)
+    if config.OPTIMIZER == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.WEIGHT_DECAY, clipnorm=clipnorm)
+    else:
+        optimizer = keras.optimizers.SGD(
+            learning_rate, momentum=config.LEARNING_MOMENTUM, weight_decay=config.WEIGHT_DECAY, clipnorm=clipnorm
+        )
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return distribute.loss_scaled(optimizer, config.PRECISION)
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
