@@ -3,10 +3,14 @@
 import keras
 import numpy as np
 import pytest
-from tiny import TinyInferenceConfig
+from tiny import TinyConfig, TinyInferenceConfig, shapes
 
+from mrcnn import model as modellib
 from mrcnn.backbones import Backbone, build_backbone, registry
 from mrcnn.config import ConfigError
+from mrcnn.data.generator import DataGenerator
+from mrcnn.engine import training
+from mrcnn.inference.mold import ImageError
 from mrcnn.modeling import graph
 
 
@@ -64,3 +68,79 @@ def test_rpn_anchor_stride_2_gives_4x_fewer_anchors_lined_up_with_the_rpn():
     # P2 (32x32 cells, 3 anchors each): the stride-2 anchors are the dense ones of the even rows and columns.
     dense_p2 = outputs[1][: 32 * 32 * 3].reshape(32, 32, 3, 4)
     np.testing.assert_allclose(outputs[2][: 16 * 16 * 3], dense_p2[::2, ::2].reshape(-1, 4), atol=1e-6)
+
+
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
+    keras.utils.set_random_seed(0)
+    # A backbone gradient scale puts a GradientScale layer in the graph too.
+    model, _ = graph.build_inference_graph(TinyInferenceConfig(BACKBONE_GRADIENT_SCALE=0.5))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    image = np.random.default_rng(0).uniform(0, 255, (1, 128, 128, 3)).astype(np.float32)
+    before, after = model.predict_on_batch(image), loaded.predict_on_batch(image)
+    assert (before[0][0, :, 5] > 0).sum() > 0  # detections to compare, not only empty slots
+    for want, got in zip(before, after):
+        np.testing.assert_array_equal(got, want)
+
+
+# Losses of two SGD steps on the first tiny shapes batch, everything seeded. Step 1 sees the initial weights:
+# the heads start near uniform (ln 4 for 4 classes, ln 2 for masks and RPN classes); step 2 sees the update.
+PINNED_LOSSES = [
+    {
+        "rpn_class_loss": 0.6931058,
+        "rpn_bbox_loss": 0.5416536,
+        "mrcnn_class_loss": 1.3863033,
+        "mrcnn_bbox_loss": 8.9138e-10,
+        "mrcnn_mask_loss": 0.6931499,
+    },
+    {
+        "rpn_class_loss": 0.6892666,
+        "rpn_bbox_loss": 0.5410330,
+        "mrcnn_class_loss": 1.3745767,
+        "mrcnn_bbox_loss": 1.0697e-06,
+        "mrcnn_mask_loss": 0.6927722,
+    },
+]
+
+
+def test_one_training_step_gives_the_pinned_losses():
+    keras.utils.set_random_seed(0)
+    config = TinyConfig()
+    model, _ = graph.build_training_graph(config, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, clipnorm=5.0), jit_compile=False)
+    batch = DataGenerator(shapes(), config, shuffle=False, seed=0)[0][0]
+    for pinned in PINNED_LOSSES:
+        logs = model.train_on_batch(batch, return_dict=True)
+        got = {name: logs[name] for name in pinned}
+        np.testing.assert_allclose(list(got.values()), list(pinned.values()), rtol=2e-4, atol=1e-9, err_msg=str(got))
+        np.testing.assert_allclose(logs["loss"], sum(got.values()), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_trainer(tmp_path_factory):
+    return modellib.MaskRCNN("training", TinyConfig(), tmp_path_factory.mktemp("logs"))
+
+
+# Kernels and biases: FPN 8 convs (16), RPN 3 convs (6), box head 2 convs + 2 dense (8), mask head 1 conv +
+# deconv + 1x1 conv (6) = 36. MobileNet v1 convs have no bias and its BatchNorms stay frozen: conv1 (1) and a
+# depthwise and a pointwise kernel per block 1..13; stage 5 = blocks 12-13, 4 = 6-13, 3 = 4-13, all = + stem.
+TRAINABLE_WEIGHTS = {"heads": 36, "5+": 36 + 2 * 2, "4+": 36 + 2 * 8, "3+": 36 + 2 * 10, "all": 36 + 1 + 2 * 13}
+
+
+@pytest.mark.parametrize("preset", list(TRAINABLE_WEIGHTS))
+def test_trainable_weight_count_per_preset(tiny_trainer, preset):
+    tiny_trainer.set_trainable(training.layers_pattern(preset, tiny_trainer.backbone))
+    assert len(tiny_trainer.keras_model.trainable_weights) == TRAINABLE_WEIGHTS[preset]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_detect_refuses_non_finite_pixels_clearly(bad, tmp_path):
+    """Chosen behaviour: detect() raises ImageError naming the image before the network runs (no silent
+    garbage: fed to the graph directly, such pixels give boxes from NaN scores)."""
+    model = modellib.MaskRCNN("inference", TinyInferenceConfig(), tmp_path)
+    image = np.full((40, 50, 3), 100.0, np.float32)
+    image[5:10, 5:10] = bad
+    with pytest.raises(ImageError, match=r"images\[0\]: float32 pixels must be finite"):
+        model.detect([image])
