@@ -59,3 +59,9 @@ def test_weights_resolution_errors(tmp_path):
     assert sample_cli.resolve_weights(TASK, parse(["train"])) is None
     with pytest.raises(sample_cli.CommandError, match="--weights is required for inference"):
         sample_cli._inference_model(TASK, parse(["evaluate", "--weights", "imagenet"]))
+
+
+def test_repo_shared_dir_is_beside_the_checkout():
+    from pathlib import Path
+
+    assert sample_cli.repo_shared_dir() == Path(__file__).resolve().parents[2] / "shared"

@@ -321,4 +321,4 @@ def run(task, argv=None):
 
 def repo_shared_dir():
     """<repo>/../shared, where the project's datasets and weights live next to the checkout."""
-    return Path(__file__).resolve().parents[2] / "shared"
+    return Path(__file__).resolve().parents[3] / "shared"
