@@ -27,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO.parent / "shared" / "tools"
 for _path in (REPO, REPO / "samples" / "balloon"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
@@ -115,7 +114,7 @@ DEFAULT_VARIANTS = (
     "mobilenet_v1_a025",
     "mobilenet_v2",
 )
-QUICK_VARIANTS = ("mobilenet_v1_a025", "mobilenet_v2")
+QUICK_VARIANTS = ("mobilenet_v2",)
 
 
 class CompareError(RuntimeError):
@@ -443,20 +442,12 @@ def measure_variant(args, name, log):
     return row
 
 
-def check_reference_tool():
-    if not (TOOLS / "reference_ms.py").is_file():
-        raise CompareError(
-            f"Reference tool not found: {TOOLS / 'reference_ms.py'}; put the shared/ folder "
-            "(with tools/reference_ms.py) beside the repository checkout"
-        )
-
-
 def measure_reference(quick, log):
     """reference_ms() in a fresh subprocess (ResNet101 forward, 1x512x512x3), in ms."""
-    check_reference_tool()
-    runs, warmup = (1, 1) if quick else (7, 2)
+    measure.check_reference_tool(CompareError)
+    runs, warmup = (1, 0) if quick else (7, 2)
     code = (
-        f"import sys; sys.path.insert(0, {str(TOOLS)!r}); from reference_ms import reference_ms; "
+        f"import sys; sys.path.insert(0, {str(measure.TOOLS)!r}); from reference_ms import reference_ms; "
         f"print('reference_ms', reference_ms(runs={runs}, warmup={warmup}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -617,7 +608,7 @@ def run(args, log=print):
     """Measure every variant and return the result dict."""
     started = time.time()
     log(budget_text(args))
-    check_reference_tool()
+    measure.check_reference_tool(CompareError)
     rows = [measure_variant(args, name, log) for name in args.backbones]
     refs = [row["reference_ms"] for row in rows if "reference_ms" in row]
     result = {
@@ -697,14 +688,14 @@ def parse_args(argv=None):
         help="reuse a row's <work>/<row>/result.json if it was measured under the same budget",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="CI smoke run: 2 rows, 2 images, 1 epoch of 1 step at 128², 1 timing run"
+        "--quick", action="store_true", help="CI smoke run: 1 row, 2 images, 1 step, 1 timing run, all at 128²"
     )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.steps, args.image_size, args.limit = 1, 1, 128, 2
-        args.sizes, args.runs, args.warmup = "128,256", 1, 1
+        args.sizes, args.runs, args.warmup = "128", 1, 0
         args.backbones = args.backbones or list(QUICK_VARIANTS)
     args.backbones = _names(args.backbones or DEFAULT_VARIANTS)
     try:

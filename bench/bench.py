@@ -32,7 +32,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -121,13 +120,9 @@ def inference_model(name, size):
 
 def load_reference():
     """`reference_ms` from ../shared/tools/reference_ms.py (beside the checkout)."""
-    if not (TOOLS / "reference_ms.py").is_file():
-        raise BenchError(
-            f"Reference tool not found: {TOOLS / 'reference_ms.py'}. The bench times everything against it; "
-            "put the shared/ folder (with tools/reference_ms.py) beside the repository checkout."
-        )
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
+    measure.check_reference_tool(BenchError)
+    if str(measure.TOOLS) not in sys.path:
+        sys.path.insert(0, str(measure.TOOLS))
     from reference_ms import reference_ms
 
     return reference_ms
@@ -423,7 +418,7 @@ def parse_args(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
     parser.add_argument("--out", default=None, help="JSON output path (default bench/results/<date>.json)")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: mobile at 128, 2 runs (< 60 s)")
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: mobile at 64, 1 run, no warm-up")
     parser.add_argument(
         "--profile",
         default="mobile,r101",
@@ -434,7 +429,7 @@ def parse_args(argv=None):
     parser.add_argument("--rss-detects", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.configs, args.sizes, args.runs, args.warmup, args.rss_detects = "mobile", "128", 2, 1, 2
+        args.configs, args.sizes, args.runs, args.warmup, args.rss_detects = "mobile", "64", 1, 0, 1
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     args.profile = [] if args.no_profile else [c.strip() for c in args.profile.split(",") if c.strip() in args.configs]
     try:
@@ -483,7 +478,7 @@ def run(args, log=print):
         if args.quick and refs:
             return refs[0]
         log("measuring the reference (ResNet101 forward, 1x512x512x3) ...")
-        refs.append(reference_ms(runs=1, warmup=1) if args.quick else reference_ms(runs=7, warmup=2))
+        refs.append(reference_ms(runs=1, warmup=0) if args.quick else reference_ms(runs=7, warmup=2))
         log(f"reference_ms {refs[-1]:.1f}")
         measure.free_memory()
         return refs[-1]
@@ -512,7 +507,7 @@ def run(args, log=print):
         ref = reference()
         log(f"{name}: profiling detect() at {plan['train_size']} ...")
         # Stage costs are differences of two medians: more runs keep the small ones above the noise.
-        runs = 3 * args.runs if name == "mobile" else args.runs
+        runs = 3 * args.runs if name == "mobile" and not args.quick else args.runs
         profile[name] = {
             "reference_ms": ref,
             **measure.add_ratios(profile_detect(name, plan["train_size"], runs, args.warmup, image), ref),

@@ -6,10 +6,23 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
+
+# The machine reference (reference_ms(): ResNet101 forward on 1x512x512x3) lives in ../shared/tools beside the checkout.
+TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 
 
 def median(values):
     return float(statistics.median(values))
+
+
+def check_reference_tool(error):
+    """Raise `error` (the calling script's exception class) if TOOLS/reference_ms.py is missing."""
+    if not (TOOLS / "reference_ms.py").is_file():
+        raise error(
+            f"Reference tool not found: {TOOLS / 'reference_ms.py'}; every time is measured against it: put the "
+            "shared/ folder (with tools/reference_ms.py) beside the repository checkout"
+        )
 
 
 def timed(runs, warmup, call, *args):

@@ -38,7 +38,7 @@ def test_make_config_forces_the_peer_conditions(bench):
 
 def test_parse_args(bench):
     quick = bench.parse_args(["--quick"])
-    assert quick.configs == ["mobile"] and quick.sizes == [128] and quick.runs <= 2
+    assert quick.configs == ["mobile"] and quick.sizes == [64] and quick.runs == 1 and quick.warmup == 0
     full = bench.parse_args(["--configs", "r50, r101", "--sizes", "512,1024", "--runs", "3"])
     assert full.configs == ["r50", "r101"] and full.sizes == [512, 1024] and full.runs == 3
     assert full.profile == ["r101"]  # Only measured configs are profiled.
@@ -49,7 +49,7 @@ def test_parse_args(bench):
 
 
 def test_missing_reference_tool_is_a_clear_error(bench, tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "TOOLS", tmp_path / "nowhere")
+    monkeypatch.setattr(bench.measure, "TOOLS", tmp_path / "nowhere")
     with pytest.raises(bench.BenchError, match="reference_ms.py"):
         bench.load_reference()
 
@@ -129,11 +129,11 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     result = json.loads(out.read_text())
     assert isinstance(result["reference_ms"], float) and result["reference_ms"] > 0
     assert result["reference_ms_all"] == [result["reference_ms"]] and isinstance(result["warnings"], list)
-    assert result["quick"] is True and result["sizes"] == [128]
+    assert result["quick"] is True and result["sizes"] == [64]
     mobile = result["configs"]["mobile"]
     assert isinstance(mobile["params"], int) and mobile["params"] > 0
     assert mobile["reference_ms"] == result["reference_ms"]
-    detect = mobile["detect"]["128"]
+    detect = mobile["detect"]["64"]
     for key in (
         "ms",
         "min_ms",
