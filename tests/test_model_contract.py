@@ -12,6 +12,8 @@ from mrcnn.data.generator import DataGenerator
 from mrcnn.engine import training
 from mrcnn.inference.mold import ImageError
 from mrcnn.modeling import graph
+from mrcnn.modeling.detection import DetectionLayer
+from mrcnn.modeling.proposals import ProposalLayer
 
 
 @pytest.fixture
@@ -137,10 +139,42 @@ def test_trainable_weight_count_per_preset(tiny_trainer, preset):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_detect_refuses_non_finite_pixels_clearly(bad, tmp_path):
-    """Chosen behaviour: detect() raises ImageError naming the image before the network runs (no silent
-    garbage: fed to the graph directly, such pixels give boxes from NaN scores)."""
+    """Chosen behaviour: detect() raises ImageError naming the image before the network runs. The compiled
+    graph cannot promise "no detections" itself: its fused convolution + ReLU kernels may turn NaN into 0."""
     model = modellib.MaskRCNN("inference", TinyInferenceConfig(), tmp_path)
     image = np.full((40, 50, 3), 100.0, np.float32)
     image[5:10, 5:10] = bad
     with pytest.raises(ImageError, match=r"images\[0\]: float32 pixels must be finite"):
         model.detect([image])
+
+
+def test_non_finite_scores_and_boxes_never_become_proposals_or_detections():
+    anchors = np.array([[0.1, 0.1, 0.4, 0.4], [0.5, 0.5, 0.9, 0.9], [0.0, 0.6, 0.2, 0.9]], np.float32)
+    probs = np.array([[[0.1, np.nan], [0.2, 0.8], [0.5, 0.5]]], np.float32)
+    deltas = np.zeros((1, 3, 4), np.float32)
+    deltas[0, 2] = np.nan
+    proposals = keras.ops.convert_to_numpy(ProposalLayer(3, 3, 0.7, [0.1, 0.1, 0.2, 0.2])([probs, deltas, anchors]))
+    # By score: anchor 1; anchor 2, whose NaN box became a zero box; anchor 0, whose NaN score ranks last.
+    np.testing.assert_allclose(proposals[0], [anchors[1], [0, 0, 0, 0], anchors[0]], atol=1e-6)
+    rois = anchors[None]
+    class_probs = np.array([[[0.1, 0.9], [np.nan, np.nan], [0.3, 0.7]]], np.float32)
+    box_deltas = np.zeros((1, 3, 2, 4), np.float32)
+    box_deltas[0, 2, 1] = np.nan
+    detections = keras.ops.convert_to_numpy(
+        DetectionLayer(5, 0.0, 0.3, [0.1, 0.1, 0.2, 0.2])([rois, class_probs, box_deltas])
+    )
+    assert np.isfinite(detections).all()
+    live = detections[0, detections[0, :, 5] > 0]
+    np.testing.assert_allclose(live, [[0.1, 0.1, 0.4, 0.4, 1.0, 0.9]], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_image_through_the_graph_does_not_crash(bad):
+    keras.utils.set_random_seed(0)
+    model, _ = graph.build_inference_graph(TinyInferenceConfig())
+    image = np.full((1, 128, 128, 3), 100.0, np.float32)
+    image[0, 10:30, 10:30] = bad
+    detections, masks = model(image)  # eager: NaN reaches the scores, and no score or box is kept
+    assert not (keras.ops.convert_to_numpy(detections)[..., 5] > 0).any()
+    detections, masks = model.predict_on_batch(image)  # compiled: finite outputs, no crash
+    assert np.isfinite(detections).all() and np.isfinite(masks).all()

@@ -12,8 +12,9 @@ class DetectionLayer(keras.layers.Layer):
     """Inputs: [rois [batch, N, 4] normalised, probs [batch, N, classes], deltas [batch, N, classes, 4]].
 
     Output: [batch, max_instances, (y1, x1, y2, x2, class_id, score)] sorted by score; empty slots
-    are all zero (score 0). Scores >= min_confidence are kept, as in matterport. Each foreground class is
-    scored separately, so one ROI can yield detections of two classes.
+    are all zero (score 0). Scores >= min_confidence are kept, as in matterport; a score or box that is
+    not finite (NaN/inf input) never is. Each foreground class is scored separately, so one ROI can yield
+    detections of two classes.
     """
 
     def __init__(self, max_instances, min_confidence, nms_threshold, std_dev, **kwargs):
@@ -26,8 +27,10 @@ class DetectionLayer(keras.layers.Layer):
     def call(self, inputs):
         rois, probs, deltas = inputs
         refined = box_ops.clip(box_ops.decode(rois[:, :, None, :], deltas, self.std_dev))[:, :, 1:]
-        live = box_ops.area(rois) > 0
-        scores = ops.where(live[..., None], probs[:, :, 1:], -1.0)  # padded ROIs can never pass the threshold
+        finite = ops.logical_and(ops.all(ops.isfinite(refined), axis=-1), ops.isfinite(probs[:, :, 1:]))
+        live = ops.logical_and((box_ops.area(rois) > 0)[..., None], finite)
+        scores = ops.where(live, probs[:, :, 1:], -1.0)  # padded ROIs can never pass the threshold
+        refined = ops.where(finite[..., None], refined, 0.0)
         foreground = ops.shape(scores)[2]
         batch = ops.shape(scores)[0]
         boxes = ops.reshape(refined, (batch, -1, 4))

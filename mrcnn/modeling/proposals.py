@@ -13,7 +13,8 @@ class ProposalLayer(keras.layers.Layer):
 
     Inputs: [rpn_probs [batch, anchors, 2], rpn_deltas [batch, anchors, 4], anchors [anchors, 4]].
     Output: [batch, proposal_count, (y1, x1, y2, x2)] normalised; slots NMS did not fill are
-    all-zero boxes (zero area, so later stages ignore them). No gradient flows back.
+    all-zero boxes (zero area, so later stages ignore them), and so are boxes that are not finite (NaN/inf
+    input): those anchors rank last. No gradient flows back.
     """
 
     def __init__(self, pre_nms_limit, proposal_count, nms_threshold, std_dev, **kwargs):
@@ -26,6 +27,7 @@ class ProposalLayer(keras.layers.Layer):
     def call(self, inputs):
         probs, deltas, anchors = inputs
         scores = probs[..., 1]
+        scores = ops.where(ops.isfinite(scores), scores, 0.0)
         count = anchors.shape[0]
         k = (
             min(self.pre_nms_limit, count)
@@ -36,6 +38,7 @@ class ProposalLayer(keras.layers.Layer):
         deltas = ops.take_along_axis(deltas, order[..., None], axis=1)
         chosen = ops.take(anchors, order, axis=0)
         boxes = box_ops.clip(box_ops.decode(chosen, deltas, self.std_dev))
+        boxes = ops.where(ops.all(ops.isfinite(boxes), axis=-1, keepdims=True), boxes, 0.0)
         keep, valid = tf_ops.batched_nms(boxes, scores, self.proposal_count, self.nms_threshold)
         proposals = ops.take_along_axis(boxes, keep[..., None], axis=1)
         proposals = proposals * ops.cast(valid, proposals.dtype)[..., None]
