@@ -1,0 +1,109 @@
+"""load_dataset / detect_format: format detection, class order, errors, and the shared balloon / frisbee data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mrcnn.data.errors import DatasetError
+from mrcnn.datasets import FORMATS, detect_format, load_dataset
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
+
+
+def _image(path, size=(40, 30)):
+    Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(path)
+
+
+def _via(folder, regions_by_file):
+    data = {
+        f"{name}1": {"filename": name, "size": 1, "regions": regions, "file_attributes": {}}
+        for name, regions in regions_by_file.items()
+    }
+    for name in regions_by_file:
+        _image(folder / name)
+    (folder / "via_region_data.json").write_text(json.dumps(data))
+
+
+def _square(cls, x=5, y=5):
+    return {
+        "shape_attributes": {
+            "name": "polygon",
+            "all_points_x": [x, x + 10, x + 10, x],
+            "all_points_y": [y, y, y + 8, y + 8],
+        },
+        "region_attributes": {"class": cls},
+    }
+
+
+def _coco(path, file_name, cats=((1, "cat"),)):
+    data = {
+        "images": [{"id": 1, "file_name": file_name, "width": 40, "height": 30}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": cats[0][0], "segmentation": [[5, 5, 20, 5, 20, 20]], "iscrowd": 0}
+        ],
+        "categories": [{"id": i, "name": n} for i, n in cats],
+    }
+    path.write_text(json.dumps(data))
+
+
+def test_registry_has_the_first_formats():
+    assert {"coco", "via"} <= set(FORMATS)
+    assert all(callable(f) for f in FORMATS.values())
+
+
+def test_via_folder_detected_and_loaded_with_negatives(tmp_path):
+    _via(tmp_path, {"a.png": [_square("x")], "b.png": []})
+    assert detect_format(tmp_path) == "via"
+    assert detect_format(tmp_path / "via_region_data.json") == "via"
+    ds = load_dataset(tmp_path)
+    assert ds.format == "via" and ds.num_images == 2 and ds.problems == []
+    masks = [ds.load_mask(i)[0].shape[-1] for i in ds.image_ids]
+    assert sorted(masks) == [0, 1]
+
+
+def test_coco_images_found_under_images_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    _image(tmp_path / "images" / "p.png")
+    _coco(tmp_path / "instances.json", "p.png")
+    assert detect_format(tmp_path / "instances.json") == "coco"
+    ds = load_dataset(tmp_path / "instances.json")
+    assert ds.class_names == ["BG", "cat"]
+    masks, class_ids = ds.load_mask(0)
+    assert masks.shape == (30, 40, 1) and class_ids.tolist() == [1]
+
+
+def test_coco_missing_images_say_pass_images(tmp_path):
+    _coco(tmp_path / "instances.json", "nowhere.png")
+    with pytest.raises(DatasetError, match="pass images="):
+        load_dataset(tmp_path / "instances.json")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    _image(other / "nowhere.png")
+    assert load_dataset(tmp_path / "instances.json", images=other).num_images == 1
+
+
+def test_unknown_input_names_what_was_looked_for(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match="looked for .*coco.*pass format="):
+        detect_format(tmp_path)
+    with pytest.raises(DatasetError, match="no such file"):
+        detect_format(tmp_path / "missing")
+    with pytest.raises(DatasetError, match="unknown format 'xml'"):
+        load_dataset(tmp_path, format="xml")
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "balloon", "train")), reason="shared balloon data absent")
+def test_balloon_train_folder_is_via():
+    ds = load_dataset(os.path.join(SHARED, "balloon", "train"))
+    assert ds.format == "via" and ds.num_images == 61 and ds.num_classes == 2
+    assert ds.load_mask(0)[0].shape[-1] >= 1
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "frisbee")), reason="shared frisbee data absent")
+def test_frisbee_val_v2_is_coco_with_images_one_folder_up():
+    ds = load_dataset(os.path.join(SHARED, "frisbee", "annotations", "instances_val_v2.json"))
+    assert ds.format == "coco" and ds.num_images == 19 and ds.class_names == ["BG", "frisbee"]
+    assert sum(ds.load_mask(i)[0].shape[-1] for i in ds.image_ids) == 26
