@@ -5,10 +5,12 @@ unprepared Dataset; ``DETECTORS`` maps the same name to ``detector(path) -> bool
 Register a new format with ``register(name, detector)`` used as a decorator on its loader.
 """
 
+import glob
 import os
 
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import CocoDataset, read_json
+from mrcnn.datasets.labelme import LabelMeDataset, is_labelme_file
 from mrcnn.datasets.via import ViaDataset
 
 FORMATS = {}
@@ -85,6 +87,19 @@ def load_via(path, images=None, class_names=None, skip_bad=False):
     image_dir = images if images is not None else os.path.dirname(os.path.abspath(annotation_json))
     dataset = ViaDataset()
     dataset.load_via(annotation_json, image_dir, class_names=class_names, skip_empty=False)
+    return dataset
+
+
+def _is_labelme(path):
+    files = sorted(glob.glob(os.path.join(path, "*.json"))) if os.path.isdir(path) else []
+    return bool(files) and is_labelme_file(_json_head(files[0]))
+
+
+@register("labelme", _is_labelme)
+def load_labelme(path, images=None, class_names=None, skip_bad=False):
+    """A folder of LabelMe json files (``images`` is not used: each json names its image)."""
+    dataset = LabelMeDataset()
+    dataset.load_labelme(path, class_names=class_names, skip_bad=skip_bad)
     return dataset
 
 
