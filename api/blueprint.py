@@ -12,12 +12,15 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template_string, request, url_for
 
+from mrcnn.inference.mold import ImageError
+
 from .errors import ApiError, error_response, register_error_handlers
 from .imageio import ALLOWED_CONTENT_TYPES, DEFAULT_MAX_PIXELS, decode_image
 from .predictor import WeightsError
 from .results import build_response, filter_by_score, png_base64
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+MIN_SIDE = 2  # smallest image side served, in pixels (the model's own check refuses less)
 TOKEN_ENV = "MRCNN_API_TOKEN"
 _PAGE = Path(__file__).with_name("templates") / "index.html"
 
@@ -27,6 +30,7 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
     bp = Blueprint(name, __name__)
     register_error_handlers(bp)
     bp.register_error_handler(WeightsError, lambda e: error_response(503, f"model unavailable: {e}"))
+    bp.register_error_handler(ImageError, lambda e: error_response(422, f"the model refused the image: {e}"))
 
     @bp.before_request
     def _limit_body():
@@ -53,7 +57,7 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
         threshold = _score_threshold()
         as_png = _wants_png()
         max_pixels = int(current_app.config.get("MAX_PIXELS") or DEFAULT_MAX_PIXELS)
-        image = decode_image(_read_image_bytes(), max_pixels)
+        image = _check_side(decode_image(_read_image_bytes(), max_pixels))
         result, inference_ms = predictor.detect(image)
         result = filter_by_score(result, threshold)
         body, png = build_response(image, result, predictor.class_names, inference_ms)
@@ -77,6 +81,14 @@ def _require_token(explicit):
         raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'", challenge)
     if not hmac.compare_digest(given.strip().encode("utf-8"), str(token).encode("utf-8")):
         raise ApiError(401, "invalid bearer token", challenge)
+
+
+def _check_side(image):
+    """422 for an image with a side under MIN_SIDE pixels, before it reaches the model."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ApiError(422, f"the image is {width}x{height}; both sides must be at least {MIN_SIDE} pixels")
+    return image
 
 
 def _score_threshold():

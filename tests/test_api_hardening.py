@@ -1,0 +1,54 @@
+"""Hardening of the HTTP API against hostile input (issue 19), on the stub model (no TensorFlow)."""
+
+import io
+
+import pytest
+from mrcnn_api import create_app
+from mrcnn_api.testing import StubModel
+from PIL import Image
+
+from mrcnn.inference.mold import ImageError, check_image
+
+
+def png(width, height):
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class CheckingStub(StubModel):
+    """A stub that refuses images as the real model does (mold.check_image), plus `refuse` sizes."""
+
+    def __init__(self, refuse=()):
+        super().__init__()
+        self.refuse = set(refuse)
+
+    def detect(self, images, verbose=0):
+        for image in images:
+            check_image(image)
+            if image.shape[:2] in self.refuse:
+                raise ImageError(f"image is too small ({image.shape[0]}x{image.shape[1]})")
+        return super().detect(images, verbose)
+
+
+@pytest.fixture
+def client():
+    return create_app({"MODEL": CheckingStub(refuse={(3, 3)}), "API_TOKEN": None}).test_client()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5000, 1), (1, 300)])
+def test_side_under_two_pixels_is_422_with_the_limit(client, size):
+    response = client.post("/predict", data=png(*size), content_type="image/png")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["code"] == 422 and "at least 2 pixels" in body["error"]
+
+
+def test_two_pixel_sides_are_served(client):
+    response = client.post("/predict", data=png(2, 2), content_type="image/png")
+    assert response.status_code == 200 and response.get_json()["image_size"] == {"width": 2, "height": 2}
+
+
+def test_model_size_error_is_422_not_500(client):
+    response = client.post("/predict", data=png(3, 3), content_type="image/png")
+    assert response.status_code == 422 and "model refused" in response.get_json()["error"]
