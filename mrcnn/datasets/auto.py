@@ -12,6 +12,7 @@ from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import CocoDataset, read_json
 from mrcnn.datasets.labelme import LabelMeDataset, is_labelme_file
 from mrcnn.datasets.via import ViaDataset
+from mrcnn.datasets.yolo_seg import YoloSegDataset
 
 FORMATS = {}
 DETECTORS = {}
@@ -100,6 +101,20 @@ def load_labelme(path, images=None, class_names=None, skip_bad=False):
     """A folder of LabelMe json files (``images`` is not used: each json names its image)."""
     dataset = LabelMeDataset()
     dataset.load_labelme(path, class_names=class_names, skip_bad=skip_bad)
+    return dataset
+
+
+def _is_yolo(path):
+    if os.path.isfile(path):
+        return path.lower().endswith((".yaml", ".yml"))
+    return os.path.isdir(os.path.join(path, "images")) and os.path.isdir(os.path.join(path, "labels"))
+
+
+@register("yolo", _is_yolo)
+def load_yolo(path, images=None, class_names=None, skip_bad=False):
+    """A YOLO data yaml or an images/ + labels/ folder; ``images`` names the split (train, val, test)."""
+    dataset = YoloSegDataset()
+    dataset.load_yolo(path, split=images, class_names=class_names, skip_bad=skip_bad)
     return dataset
 
 
