@@ -11,6 +11,7 @@ import os
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import CocoDataset, read_json
 from mrcnn.datasets.labelme import LabelMeDataset, is_labelme_file
+from mrcnn.datasets.mask_png import MaskPngDataset
 from mrcnn.datasets.via import ViaDataset
 from mrcnn.datasets.yolo_seg import YoloSegDataset
 
@@ -115,6 +116,18 @@ def load_yolo(path, images=None, class_names=None, skip_bad=False):
     """A YOLO data yaml or an images/ + labels/ folder; ``images`` names the split (train, val, test)."""
     dataset = YoloSegDataset()
     dataset.load_yolo(path, split=images, class_names=class_names, skip_bad=skip_bad)
+    return dataset
+
+
+def _is_mask_png(path):
+    return os.path.isdir(os.path.join(path, "images")) and os.path.isdir(os.path.join(path, "masks"))
+
+
+@register("masks", _is_mask_png)
+def load_masks(path, images=None, class_names=None, skip_bad=False):
+    """A folder with images/ and masks/ (PNG id maps or one PNG per instance; ``images`` is not used)."""
+    dataset = MaskPngDataset()
+    dataset.load_masks(path, class_names=class_names, skip_bad=skip_bad)
     return dataset
 
 
