@@ -5,7 +5,7 @@ import sys
 
 from .app import DEFAULT_WEIGHTS, create_app
 from .predictor import WeightsError
-from .server import serve
+from .server import add_server_arguments, check_server_arguments, serve, server_options
 
 
 def parse_args(argv=None):
@@ -15,12 +15,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--weights", default=str(DEFAULT_WEIGHTS), help=f"Mask R-CNN .h5 weights file (default {DEFAULT_WEIGHTS})"
     )
-    parser.add_argument("--threads", type=int, default=4, help="waitress worker threads (default 4)")
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
+    check_server_arguments(parser, args)
     return args
 
 
@@ -32,7 +31,7 @@ def main(argv=None):
     except WeightsError as error:
         print(f"mrcnn-serve: error: {error}", file=sys.stderr)
         return 2
-    serve(app, args.host, args.port, args.threads)
+    serve(app, args.host, args.port, **server_options(args))
     return 0
 
 

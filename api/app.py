@@ -16,6 +16,7 @@ DEFAULTS = {
     "MODEL": None,  # a ready model object (used instead of WEIGHTS), e.g. a test stub
     "LAZY_LOAD": False,  # True: load the weights on the first request instead of now
     "MAX_CONTENT_LENGTH": DEFAULT_MAX_CONTENT_LENGTH,  # bytes per request -> 413 above
+    "MAX_HEADER_BYTES": 64 * 1024,  # request line + headers; waitress answers 431 above (api/server.py)
     "MAX_PIXELS": DEFAULT_MAX_PIXELS,  # width * height -> 413 above, checked before decoding
     "API_TOKEN": None,  # bearer token for /predict and /model (else env MRCNN_API_TOKEN)
 }

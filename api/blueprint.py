@@ -34,8 +34,12 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
 
     @bp.before_request
     def _limit_body():
-        if current_app.config.get("MAX_CONTENT_LENGTH") is None:
-            request.max_content_length = DEFAULT_MAX_CONTENT_LENGTH
+        """413 from the Content-Length header, before any of the body is read."""
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if limit is None:
+            limit = request.max_content_length = DEFAULT_MAX_CONTENT_LENGTH
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, f"the request body has {request.content_length} bytes; the limit is {limit} bytes")
 
     @bp.get("/")
     def index():

@@ -73,12 +73,12 @@ class StubModel:
 
 
 @contextmanager
-def run_stub_server(threads=4, env=None, timeout=30.0):
-    """Start ``python -m api.testing --port 0`` in a subprocess; yield its base URL; stop it after."""
+def run_stub_server(threads=4, env=None, timeout=30.0, args=()):
+    """Start ``python -m api.testing --port 0 [args]`` in a subprocess; yield its base URL; stop it after."""
     root = Path(__file__).resolve().parents[1]
     child_env = dict(os.environ, **(env or {}))
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), child_env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "mrcnn_api.testing", "--port", "0", "--threads", str(threads)]
+    command = [sys.executable, "-m", "mrcnn_api.testing", "--port", "0", "--threads", str(threads), *args]
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(command, cwd=root, env=child_env, stdout=subprocess.PIPE, stderr=errors, text=True)
     lines = queue.Queue()
@@ -110,15 +110,16 @@ def run_stub_server(threads=4, env=None, timeout=30.0):
 
 def main(argv=None):
     from .app import create_app
-    from .server import serve
+    from .server import add_server_arguments, check_server_arguments, serve, server_options
 
     parser = argparse.ArgumentParser(description="Serve the API on a stub model (no TensorFlow).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each detect() sleeps")
+    add_server_arguments(parser)
     args = parser.parse_args(argv)
-    serve(create_app({"MODEL": StubModel(delay=args.delay)}), args.host, args.port, args.threads)
+    check_server_arguments(parser, args)
+    serve(create_app({"MODEL": StubModel(delay=args.delay)}), args.host, args.port, **server_options(args))
     return 0
 
 

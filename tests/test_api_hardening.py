@@ -52,3 +52,30 @@ def test_two_pixel_sides_are_served(client):
 def test_model_size_error_is_422_not_500(client):
     response = client.post("/predict", data=png(3, 3), content_type="image/png")
     assert response.status_code == 422 and "model refused" in response.get_json()["error"]
+
+
+class Unreadable(io.RawIOBase):
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        raise AssertionError("the body was read before the 413")
+
+
+def test_oversized_content_length_refused_before_reading(client):
+    environ = {"CONTENT_LENGTH": str(50 * 1024 * 1024), "CONTENT_TYPE": "image/jpeg", "wsgi.input": Unreadable()}
+    response = client.post("/predict", environ_overrides=environ)
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "the request body has 52428800 bytes; the limit is 10485760 bytes"
+
+
+def test_waitress_limits_follow_the_app_config():
+    from mrcnn_api.server import make_server
+
+    app = create_app({"MODEL": StubModel(), "MAX_CONTENT_LENGTH": 1000, "MAX_HEADER_BYTES": 2048})
+    server = make_server(app, port=0, connection_limit=60)
+    try:
+        assert (server.adj.max_request_body_size, server.adj.max_request_header_size) == (1001, 2048)
+        assert (server.adj.connection_limit, server.adj.channel_timeout) == (60, 30)
+    finally:
+        server.close()

@@ -2,8 +2,10 @@
 
 import io
 import json
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -132,3 +134,77 @@ def test_cli_bad_weights_exit_code_2(tmp_path):
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and path.name in done.stderr
         assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+# ---------------------------------------------------------------- waitress limits (issue 19)
+
+
+def raw_exchange(url, payload, timeout=TIMEOUT):
+    """Send raw bytes to the server, read until it closes: (status, headers dict, body bytes)."""
+    host, port = url.split("//")[1].strip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def test_oversized_body_refused_from_the_header(server):
+    """A 100 MiB Content-Length gets a JSON 413 at once, with no body sent at all."""
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 104857600\r\n\r\n"
+    status, headers, body = raw_exchange(server, head, timeout=5)
+    assert status == 413 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"error": "the request body is larger than the limit of 10485760 bytes", "code": 413}
+
+
+@pytest.mark.parametrize("size", [100_000, 300_000])
+def test_header_block_too_large_is_json_431(server, size):
+    head = f"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * size}\r\n\r\n".encode()
+    status, headers, body = raw_exchange(server, head, timeout=5)
+    assert status == 431 and headers["content-type"] == "application/json"
+    assert json.loads(body)["code"] == 431 and "65536 bytes" in json.loads(body)["error"]
+
+
+def open_idle(url, count):
+    host, port = url.split("//")[1].strip("/").split(":")
+    return [socket.create_connection((host, int(port)), timeout=5) for _ in range(count)]
+
+
+def test_served_while_many_idle_connections_are_open(server):
+    """120 idle connections (more than waitress's default limit of 100) do not lock clients out."""
+    idle = open_idle(server, 120)
+    try:
+        status, _, body = request(server + "health")
+        assert status == 200 and json.loads(body) == {"status": "ok"}
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_idle_connections_are_dropped_after_channel_timeout():
+    """With --connection-limit 10, 20 idle sockets fill it; --channel-timeout 1 frees it for a client."""
+    flags = ("--connection-limit", "10", "--channel-timeout", "1", "--cleanup-interval", "1")
+    with run_stub_server(threads=2, env={"MRCNN_API_TOKEN": ""}, args=flags) as url:
+        idle = open_idle(url, 20)
+        try:
+            start = time.monotonic()
+            status, _, _ = request(url + "health")
+            assert status == 200 and time.monotonic() - start < 10
+            closed = sum(sock.recv(1) == b"" for sock in idle[:10])
+            assert closed == 10  # the first ten were accepted, then closed as idle
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_cli_refuses_bad_server_flags():
+    from mrcnn_api.__main__ import parse_args
+
+    assert parse_args(["--connection-limit", "60", "--channel-timeout", "5"]).connection_limit == 60
+    for flag in ("--connection-limit", "--channel-timeout", "--cleanup-interval", "--threads"):
+        with pytest.raises(SystemExit):
+            parse_args([flag, "0"])
