@@ -4,7 +4,6 @@ Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive.
 """
 
 import numpy as np
-from PIL import Image
 
 
 def _bilinear_crops(mask, bbox, out_h, out_w):
@@ -56,18 +55,42 @@ def _clip_boxes(boxes, shape):
     return np.clip(boxes, 0, limits)
 
 
-def _paste(full, soft_mask, box):
-    """Resize soft_mask [h, w] float to the box, threshold at 0.5 and paste into full [H, W] bool."""
-    y1, x1, y2, x2 = (int(v) for v in box)
-    if y2 <= y1 or x2 <= x1:
-        return full
-    plane = Image.fromarray(np.ascontiguousarray(soft_mask, dtype=np.float32), "F")
-    resized = np.asarray(plane.resize((x2 - x1, y2 - y1), Image.BILINEAR)) >= 0.5
-    cy1, cx1 = max(y1, 0), max(x1, 0)
-    cy2, cx2 = min(y2, full.shape[0]), min(x2, full.shape[1])
-    if cy2 > cy1 and cx2 > cx1:
-        full[cy1:cy2, cx1:cx2] = resized[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
+def paste_masks(masks, boxes, image_shape, threshold=0.5):
+    """Place small soft masks into full-size boolean masks: the one paste of the library.
+
+    detect() (mold.unmold_detections), unmold_mask and expand_mask all call it; the export graph's
+    in-graph op (mrcnn.export.paste_masks) follows the same rule and is tested against it.
+    masks: [N, h, w] probabilities, each covering its box; boxes: [N, (y1, x1, y2, x2)] float
+    pixels of the output image. Returns [H, W, N] bool. Each mask is resampled bilinearly only
+    over its own box (pixel centres, edge cells held), as two small matrix products
+    (rows x mask x columns), then thresholded (value >= threshold).
+    """
+    height, width = image_shape[:2]
+    full = np.zeros((height, width, len(masks)), dtype=bool)
+    for i, (mask, box) in enumerate(zip(masks, boxes)):
+        y1, x1 = int(np.floor(box[0])), int(np.floor(box[1]))
+        y2, x2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
+        y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
+        if y2 <= y1 or x2 <= x1:
+            continue
+        rows = _interpolation_matrix(np.arange(y1, y2), box[0], box[2], mask.shape[0])
+        cols = _interpolation_matrix(np.arange(x1, x2), box[1], box[3], mask.shape[1])
+        full[y1:y2, x1:x2, i] = rows @ mask @ cols.T >= threshold
     return full
+
+
+def _interpolation_matrix(pixels, start, stop, size):
+    """Bilinear weights [len(pixels), size] mapping `size` mask cells spread over [start, stop) to pixels."""
+    position = (pixels + 0.5 - start) / max(stop - start, 1e-6) * size - 0.5
+    position = np.clip(position, 0, size - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, size - 1)
+    weight = position - low
+    matrix = np.zeros((len(pixels), size), dtype=np.float32)
+    rows = np.arange(len(pixels))
+    np.add.at(matrix, (rows, low), 1 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    return matrix
 
 
 def expand_mask(bbox, mini_mask, image_shape):
@@ -79,20 +102,18 @@ def expand_mask(bbox, mini_mask, image_shape):
     bbox = np.asarray(bbox).reshape(-1, 4)
     if bbox.shape[0] != mini_mask.shape[-1]:
         raise ValueError(f"expand_mask: {bbox.shape[0]} boxes but {mini_mask.shape[-1]} mini masks")
-    out = np.zeros(tuple(image_shape[:2]) + (bbox.shape[0],), dtype=bool)
-    for i in range(bbox.shape[0]):
-        plane = np.zeros(image_shape[:2], dtype=bool)
-        out[:, :, i] = _paste(plane, mini_mask[:, :, i], bbox[i])
-    return out
+    soft = np.moveaxis(np.asarray(mini_mask, dtype=np.float32), -1, 0)
+    return paste_masks(soft, bbox.astype(np.float32), image_shape)
 
 
 def unmold_mask(mask, bbox, image_shape):
-    """Full-size mask from a network mask: resize mask [h, w] float (0..1) into bbox, threshold 0.5.
+    """Full-size mask from a network mask: paste mask [h, w] float (0..1) into bbox, threshold 0.5.
 
-    bbox: (y1, x1, y2, x2) pixels; image_shape: (H, W, ...). Returns [H, W] bool.
+    Same pixels as detect() gives for the same box (both use paste_masks).
+    bbox: (y1, x1, y2, x2) pixels (int or float); image_shape: (H, W, ...). Returns [H, W] bool.
     """
-    full = np.zeros(tuple(image_shape[:2]), dtype=bool)
-    return _paste(full, np.asarray(mask), bbox)
+    box = np.asarray(bbox, dtype=np.float32).reshape(1, 4)
+    return paste_masks(np.asarray(mask, dtype=np.float32)[None], box, image_shape)[:, :, 0]
 
 
 def extract_bboxes(mask):

@@ -7,6 +7,7 @@ image and are mapped back here with the resize window and scale.
 
 import numpy as np
 
+from mrcnn.data.masks import paste_masks
 from mrcnn.data.resize import resize_image
 
 
@@ -75,41 +76,6 @@ def mold_inputs(images, config):
             "Images molded to different shapes; detect them one per call or use IMAGE_RESIZE_MODE='square'"
         )
     return np.stack(molded).astype(np.float32), np.array(windows), np.array(scales, np.float32), np.array(shapes)
-
-
-def paste_masks(masks, boxes, image_shape, threshold=0.5):
-    """Place small soft masks into full-size boolean masks.
-
-    masks: [N, h, w] probabilities, each covering its box; boxes: [N, (y1, x1, y2, x2)] float
-    pixels of the output image. Returns [H, W, N] bool. Each mask is resampled bilinearly only
-    over its own box, as two small matrix products (rows x mask x columns).
-    """
-    height, width = image_shape[:2]
-    full = np.zeros((height, width, len(masks)), dtype=bool)
-    for i, (mask, box) in enumerate(zip(masks, boxes)):
-        y1, x1 = int(np.floor(box[0])), int(np.floor(box[1]))
-        y2, x2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
-        y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
-        if y2 <= y1 or x2 <= x1:
-            continue
-        rows = _interpolation_matrix(np.arange(y1, y2), box[0], box[2], mask.shape[0])
-        cols = _interpolation_matrix(np.arange(x1, x2), box[1], box[3], mask.shape[1])
-        full[y1:y2, x1:x2, i] = rows @ mask @ cols.T >= threshold
-    return full
-
-
-def _interpolation_matrix(pixels, start, stop, size):
-    """Bilinear weights [len(pixels), size] mapping `size` mask cells spread over [start, stop) to pixels."""
-    position = (pixels + 0.5 - start) / max(stop - start, 1e-6) * size - 0.5
-    position = np.clip(position, 0, size - 1)
-    low = np.floor(position).astype(int)
-    high = np.minimum(low + 1, size - 1)
-    weight = position - low
-    matrix = np.zeros((len(pixels), size), dtype=np.float32)
-    rows = np.arange(len(pixels))
-    np.add.at(matrix, (rows, low), 1 - weight)
-    np.add.at(matrix, (rows, high), weight)
-    return matrix
 
 
 def unmold_detections(detections, masks, original_shape, molded_shape, window, scale):
