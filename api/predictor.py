@@ -149,7 +149,7 @@ def _normalise_result(result, image_hw):
     height, width = image_hw
     rois = np.asarray(result["rois"], dtype=np.int32).reshape(-1, 4)
     count = rois.shape[0]
-    masks = np.asarray(result["masks"]).astype(bool)
+    masks = np.asarray(result["masks"]).astype(bool, copy=False)
     if masks.size == 0:
         masks = np.zeros((height, width, count), dtype=bool)
     return {

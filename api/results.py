@@ -2,10 +2,13 @@
 
 import base64
 import io
+import math
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
+
+OVERLAY_MAX_PIXELS = 4_000_000  # the overlay is drawn at most this large (2448 x 1634 for 3:2)
 
 
 def filter_by_score(result, threshold):
@@ -23,9 +26,9 @@ def filter_by_score(result, threshold):
 
 def encode_rle(masks):
     """masks: bool [H, W, N] -> N COCO RLE dicts {"size": [H, W], "counts": str}."""
-    if masks.shape[2] == 0:
-        return []
-    encoded = mask_utils.encode(np.asfortranarray(masks.astype(np.uint8)))
+    # One instance at a time: a single H x W uint8 plane is copied at once, not N of them.
+    planes = (np.asfortranarray(masks[:, :, i : i + 1].view(np.uint8)) for i in range(masks.shape[2]))
+    encoded = (mask_utils.encode(plane)[0] for plane in planes)
     return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in encoded]
 
 
@@ -64,19 +67,44 @@ def coverage(masks):
     }
 
 
-def overlay_png(image, result, class_names):
-    """PNG bytes of the masks, boxes and labels drawn on image: [H, W, 3] uint8."""
-    if result["masks"].shape[2]:
+def overlay_png(image, result, class_names, max_pixels=OVERLAY_MAX_PIXELS):
+    """PNG bytes of the masks, boxes and labels drawn on image: [H, W, 3] uint8, scaled down
+    (nearest pixel) to at most `max_pixels` pixels. Memory: O(max_pixels), whatever the count."""
+    rows, cols, scale = _overlay_grid(image.shape[:2], max_pixels)
+    drawn = image[np.ix_(rows, cols)]
+    count = result["masks"].shape[2]
+    if count:
         from mrcnn import visualize  # drawing helpers; no TensorFlow
 
+        colors = visualize.random_colors(count)
+        _blend_first(drawn, result["masks"], rows, cols, colors)
+        boxes = np.rint(result["rois"] * scale).astype(np.int32)
         drawn = visualize.draw_instances(
-            image, result["rois"], result["masks"], result["class_ids"], class_names, scores=result["scores"]
+            drawn, boxes, None, result["class_ids"], class_names, scores=result["scores"], colors=colors
         )
-    else:
-        drawn = image
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(drawn, dtype=np.uint8)).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
+
+
+def _overlay_grid(shape, max_pixels):
+    """Row and column indices of the overlay (every pixel when within max_pixels) and their scale."""
+    height, width = shape
+    scale = min(1.0, math.sqrt(max_pixels / (height * width)))
+    rows = (np.arange(max(1, int(height * scale))) / scale).astype(np.intp)
+    cols = (np.arange(max(1, int(width * scale))) / scale).astype(np.intp)
+    return rows, cols, scale
+
+
+def _blend_first(drawn, masks, rows, cols, colors):
+    """Blend instance colours half-and-half into drawn (in place), one mask plane at a time; where
+    masks overlap the first (highest-scoring) instance gives the colour, as in mrcnn.visualize."""
+    first = np.full(drawn.shape[:2], -1, np.int16)
+    for i in reversed(range(masks.shape[2])):
+        first[masks[:, :, i][np.ix_(rows, cols)]] = i
+    covered = first >= 0
+    palette = np.rint(np.asarray(colors, dtype=np.float32)[:, :3] * 255).astype(np.uint16)
+    drawn[covered] = (drawn[covered] + palette[first[covered]] + 1) // 2
 
 
 def build_response(image, result, class_names, inference_ms):

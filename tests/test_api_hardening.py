@@ -79,3 +79,34 @@ def test_waitress_limits_follow_the_app_config():
         assert (server.adj.connection_limit, server.adj.channel_timeout) == (60, 30)
     finally:
         server.close()
+
+
+def test_response_memory_is_bounded_for_many_detections_on_a_large_image():
+    """40 instances on a 2000 x 1500 image: building the reply costs < 16 bytes per pixel, not N planes."""
+    import tracemalloc
+
+    import numpy as np
+    from mrcnn_api.results import OVERLAY_MAX_PIXELS, build_response
+
+    height, width, count = 1500, 2000, 40
+    image = np.full((height, width, 3), 120, np.uint8)
+    masks = np.zeros((height, width, count), bool)
+    boxes = np.array([(i * 30, i * 40, i * 30 + 300, i * 40 + 400) for i in range(count)], np.int32)
+    for i, (y1, x1, y2, x2) in enumerate(boxes):
+        masks[y1:y2, x1:x2, i] = True
+    result = {
+        "rois": boxes,
+        "class_ids": np.ones(count, np.int32),
+        "scores": np.linspace(1, 0.5, count),
+        "masks": masks,
+    }
+    tracemalloc.start()
+    try:
+        body, png = build_response(image, result, ["BG", "thing"], 1.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(body["instances"]) == count and body["instances"][5]["area"] == 300 * 400
+    assert Image.open(io.BytesIO(png)).size[0] * Image.open(io.BytesIO(png)).size[1] <= OVERLAY_MAX_PIXELS
+    plane = height * width
+    assert peak < 16 * plane, f"peak {peak / 1e6:.0f} MB for a {plane / 1e6:.1f} MP image with {count} masks"
