@@ -59,3 +59,16 @@ def test_mask_load_errors_and_dropped_annotations_are_reported(tmp_path):
     report = inspect_dataset(load_dataset(tmp_path))
     assert report["num_instances"] == 0 and len(report["problems"]) == 1
     assert "covers no pixel" in report["problems"][0][2]
+
+
+def test_inspect_command(tmp_path, capsys):
+    from mrcnn.cli.commands import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _dataset(data)
+    png = tmp_path / "report.png"
+    assert main(["inspect", str(data), "--image-size", "400", "--skip-bad", "--png", str(png)]) == 0
+    assert "small 2, medium 1, large 1" in capsys.readouterr().out and png.is_file()
+    assert main(["inspect", str(data), "--png", str(png)]) == 2  # the bad polygon stops it without --skip-bad
+    assert "c.json: shape 1: polygon needs at least 3 points" in capsys.readouterr().err

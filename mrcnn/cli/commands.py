@@ -1,6 +1,7 @@
 """The `mrcnn` command (console script). Subcommands:
 
   mrcnn export --weights W --format savedmodel|tflite|onnx --out DIR
+  mrcnn inspect DATA [--format F] [--images DIR] [--image-size N] [--skip-bad] [--png PATH]
 
 W is a weights file saved by mrcnn (it stores its config and class names). Errors are printed
 as one line (exit code 2), not as a traceback.
@@ -25,7 +26,30 @@ def _parser():
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--image-size", type=int, help="IMAGE_MIN_DIM = IMAGE_MAX_DIM of the exported model")
     export.add_argument("--min-confidence", type=float, help="DETECTION_MIN_CONFIDENCE of the exported model")
+    inspect = commands.add_parser("inspect", help="dataset report: classes, sizes against the anchors, problems")
+    inspect.add_argument("data", help="COCO json, VIA json or folder, LabelMe folder, YOLO yaml or folder, mask PNGs")
+    inspect.add_argument("--format", help="dataset format (default: detected); one of mrcnn.datasets.FORMATS")
+    inspect.add_argument("--images", help="image folder (COCO/VIA) or split name (YOLO)")
+    inspect.add_argument("--image-size", type=int, default=1024, help="model input size the object sizes refer to")
+    inspect.add_argument("--skip-bad", action="store_true", help="list malformed annotations instead of stopping")
+    inspect.add_argument("--png", default="inspect.png", help="where to write the report figure")
     return parser
+
+
+def run_inspect(args):
+    from mrcnn.data.errors import DatasetError
+    from mrcnn.datasets import load_dataset
+    from mrcnn.datasets.report import format_report, inspect_dataset, save_report_png
+
+    try:
+        dataset = load_dataset(args.data, format=args.format, images=args.images, skip_bad=args.skip_bad)
+        report = inspect_dataset(dataset, image_size=args.image_size)
+        print(format_report(report))
+        save_report_png(report, args.png)
+    except (DatasetError, OSError) as err:
+        raise CommandError(str(err)) from None
+    print(f"Wrote {args.png}")
+    return report
 
 
 def run_export(args):
@@ -52,8 +76,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        if args.command == "export":
-            run_export(args)
+        {"export": run_export, "inspect": run_inspect}[args.command](args)
     except CommandError as err:
         print(f"mrcnn {args.command}: error: {err}", file=sys.stderr)
         return 2
