@@ -95,6 +95,57 @@ def test_unknown_input_names_what_was_looked_for(tmp_path):
         load_dataset(tmp_path, format="xml")
 
 
+def test_via_class_attribute_detected_and_class_names_fix_the_order(tmp_path):
+    _via(tmp_path, {"a.png": [_square("b"), _square("a", 20)]})
+    ds = load_dataset(tmp_path)
+    assert ds.class_names == ["BG", "a", "b"] and ds.load_mask(0)[1].tolist() == [2, 1]
+    ds = load_dataset(tmp_path, class_names=["b", "a"])
+    assert ds.class_names == ["BG", "b", "a"] and ds.load_mask(0)[1].tolist() == [1, 2]
+    with pytest.raises(DatasetError, match="region 1: class 'a' is not in class_names"):
+        load_dataset(tmp_path, class_names=["b", "c"])
+
+
+def test_via_without_class_attribute_takes_the_one_class_name(tmp_path):
+    _via(tmp_path, {"a.png": [{"shape_attributes": _square("x")["shape_attributes"], "region_attributes": {}}]})
+    assert load_dataset(tmp_path, class_names=["balloon"]).class_names == ["BG", "balloon"]
+
+
+def test_via_skip_bad_drops_bad_regions_and_missing_images(tmp_path):
+    few = {
+        "shape_attributes": {"name": "polygon", "all_points_x": [1, 5], "all_points_y": [1, 5]},
+        "region_attributes": {},
+    }
+    _via(tmp_path, {"a.png": [_square("x"), few], "b.png": [_square("x")]})
+    (tmp_path / "b.png").unlink()
+    with pytest.raises(DatasetError, match="region 1: polygon needs at least 3 points"):
+        load_dataset(tmp_path)
+    ds = load_dataset(tmp_path, skip_bad=True)
+    assert ds.num_images == 1 and ds.load_mask(0)[0].shape[-1] == 1
+    assert [(p[1], p[2].split(":")[0]) for p in ds.problems][0] == (1, "image 'a.png1'")
+    assert "b.png not found" in ds.problems[1][2] and len(ds.problems) == 2
+
+
+def test_coco_skip_bad_drops_non_finite_polygons_and_missing_images(tmp_path):
+    _image(tmp_path / "p.png")
+    data = {
+        "images": [
+            {"id": 1, "file_name": "p.png", "width": 40, "height": 30},
+            {"id": 2, "file_name": "gone.png", "width": 40, "height": 30},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[5, 5, 20, 5, 20, 20]], "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [[5, 5, float("nan"), 5, 20, 20]], "iscrowd": 0},
+        ],
+        "categories": [{"id": 1, "name": "cat"}],
+    }
+    (tmp_path / "instances.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match="annotation 2: .*finite"):
+        load_dataset(tmp_path / "instances.json")
+    ds = load_dataset(tmp_path / "instances.json", skip_bad=True)
+    assert ds.num_images == 1 and ds.load_mask(0)[1].tolist() == [1]
+    assert [p[1] for p in ds.problems] == [2, 2] and "gone.png not found" in ds.problems[1][2]
+
+
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "balloon", "train")), reason="shared balloon data absent")
 def test_balloon_train_folder_is_via():
     ds = load_dataset(os.path.join(SHARED, "balloon", "train"))

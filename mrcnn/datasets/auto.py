@@ -9,10 +9,11 @@ import glob
 import os
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.datasets.coco import CocoDataset, read_json
+from mrcnn.datasets.checks import Problems, checked_image_size
+from mrcnn.datasets.coco import CocoDataset, read_json, segmentation_mask
 from mrcnn.datasets.labelme import LabelMeDataset, is_labelme_file
 from mrcnn.datasets.mask_png import MaskPngDataset
-from mrcnn.datasets.via import ViaDataset
+from mrcnn.datasets.via import ViaDataset, _entry_polygons, _read_via
 from mrcnn.datasets.yolo_seg import YoloSegDataset
 
 FORMATS = {}
@@ -74,21 +75,96 @@ def _coco_image_dir(annotation_json, images):
     )
 
 
+class _CheckedCocoDataset(CocoDataset):
+    """CocoDataset whose missing images and malformed segmentations go to ``self.problems`` (see Problems)."""
+
+    def _add_coco_image(self, source, img, anns, image_dir, annotation_json):
+        kept = []
+        for ann in anns:
+            try:
+                segmentation_mask(ann.get("segmentation"), img.get("height", 0), img.get("width", 0), "segmentation")
+                kept.append(ann)
+            except DatasetError as e:
+                self.problems.reject(annotation_json, ann.get("id"), f"image {img.get('id')}: {e}")
+        try:
+            super()._add_coco_image(source, img, kept, image_dir, annotation_json)
+        except DatasetError as e:
+            self.problems.reject(annotation_json, img.get("id"), str(e).removeprefix(f"{annotation_json}: "), "image")
+
+
 @register("coco", _is_coco)
 def load_coco(path, images=None, class_names=None, skip_bad=False):
     """A COCO instances json; images beside it, under ``images/`` or one folder up (or ``images``)."""
-    dataset = CocoDataset()
+    dataset = _CheckedCocoDataset()
+    dataset.problems = Problems(skip_bad)
     dataset.load_coco(path, _coco_image_dir(path, images), categories=class_names, skip_empty=False)
     return dataset
 
 
+def _via_regions(entry):
+    regions = entry.get("regions") if isinstance(entry, dict) else None
+    items = regions.values() if isinstance(regions, dict) else regions if isinstance(regions, list) else []
+    return [r for r in items if isinstance(r, dict)]
+
+
+def via_class_attribute(entries):
+    """The region_attributes key that names a class (a non-empty string) in every region, or None."""
+    common = None
+    for region in (r for entry in entries.values() for r in _via_regions(entry)):
+        attributes = region.get("region_attributes") or {}
+        named = {k for k, v in attributes.items() if isinstance(v, str) and v.strip()}
+        common = named if common is None else common & named
+    return min(common) if common else None
+
+
+def _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, default_class, class_names):
+    """[(key, filename, polygons, names)] of a VIA file; bad images and regions go to ``dataset.problems``."""
+    images = []
+    for key, entry in _read_via(annotation_json).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+            dataset.problems.reject(annotation_json, key, "entry needs a 'filename' string and 'regions'", "image")
+            continue
+        if checked_image_size(os.path.join(image_dir, entry["filename"]), dataset.problems, annotation_json) is None:
+            continue
+        polygons, names = [], []
+        for index, region in enumerate(_via_regions(entry)):
+            try:
+                polygon, name = _entry_polygons({"regions": [region]}, "", class_attribute, default_class, class_names)
+            except DatasetError as e:
+                reason = str(e).removeprefix(", region 0: ")
+                dataset.problems.reject(annotation_json, index, f"image {key!r}: {reason}", "region")
+                continue
+            polygons += polygon
+            names += name
+        images.append((key, entry["filename"], polygons, names))
+    return images
+
+
 @register("via", lambda path: _via_json(path) is not None)
 def load_via(path, images=None, class_names=None, skip_bad=False):
-    """A VIA json, or a folder holding via_region_data.json; images beside the json unless ``images``."""
+    """A VIA json, or a folder holding via_region_data.json; images beside the json unless ``images``.
+
+    The class is the region attribute that every region names (e.g. "class" or "name"); without one, every region
+    is ``class_names[0]`` if one class name is given, else "object".
+    """
     annotation_json = _via_json(path) or path
-    image_dir = images if images is not None else os.path.dirname(os.path.abspath(annotation_json))
+    image_dir = str(images) if images is not None else os.path.dirname(os.path.abspath(annotation_json))
+    class_attribute = via_class_attribute(_read_via(annotation_json))
+    default_class = class_names[0] if class_names and len(class_names) == 1 else "object"
     dataset = ViaDataset()
-    dataset.load_via(annotation_json, image_dir, class_names=class_names, skip_empty=False)
+    dataset.problems = Problems(skip_bad)
+    if not skip_bad:
+        dataset.load_via(
+            annotation_json,
+            image_dir,
+            class_attribute=class_attribute,
+            default_class=default_class,
+            class_names=class_names,
+            skip_empty=False,
+        )
+        return dataset
+    entries = _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, default_class, class_names)
+    dataset._add_via_images(entries, annotation_json, image_dir, "via", class_names)
     return dataset
 
 
@@ -148,7 +224,7 @@ def detect_format(path):
 def load_dataset(path, format=None, images=None, class_names=None, skip_bad=False):
     """Load ``path`` (format detected unless given) and return the prepared Dataset.
 
-    images: image folder when it is not where the format expects it.
+    images: image folder when it is not where the format expects it (COCO, VIA); for YOLO the split name.
     class_names: fixed class order (use the same list for train and val); default: the classes of the data.
     skip_bad: drop malformed annotations and list them in ``dataset.problems`` [(file, index, message)]
     instead of raising DatasetError.
@@ -158,8 +234,6 @@ def load_dataset(path, format=None, images=None, class_names=None, skip_bad=Fals
     if name not in FORMATS:
         raise DatasetError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}")
     dataset = FORMATS[name](path, images=images, class_names=class_names, skip_bad=skip_bad)
-    if not hasattr(dataset, "problems"):
-        dataset.problems = []
     dataset.format = name
     dataset.prepare()
     return dataset
