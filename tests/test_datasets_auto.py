@@ -144,6 +144,10 @@ def test_coco_skip_bad_drops_non_finite_polygons_and_missing_images(tmp_path):
     ds = load_dataset(tmp_path / "instances.json", skip_bad=True)
     assert ds.num_images == 1 and ds.load_mask(0)[1].tolist() == [1]
     assert [p[1] for p in ds.problems] == [2, 2] and "gone.png not found" in ds.problems[1][2]
+    data["annotations"][1]["category_id"] = 7
+    (tmp_path / "instances.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"instances\.json: annotation 2: unknown category_id 7"):
+        load_dataset(tmp_path / "instances.json")
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "balloon", "train")), reason="shared balloon data absent")

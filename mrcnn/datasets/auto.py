@@ -58,7 +58,7 @@ def _via_json(path):
     return None
 
 
-def _coco_image_dir(annotation_json, images):
+def _coco_image_dir(annotation_json, data, images):
     """``images``, or the first of: the json's folder, its ``images``, its parent, the parent's ``images``,
     that holds the first image file of the json (COCO file names may be relative to the dataset root)."""
     if images is not None:
@@ -66,7 +66,7 @@ def _coco_image_dir(annotation_json, images):
     here = os.path.dirname(os.path.abspath(annotation_json))
     up = os.path.dirname(here)
     candidates = [here, os.path.join(here, "images"), up, os.path.join(up, "images")]
-    first = next((img.get("file_name") for img in read_json(annotation_json).get("images", [])), None)
+    first = next((img.get("file_name") for img in data.get("images", []) if isinstance(img, dict)), None)
     for folder in candidates:
         if first is None or os.path.isfile(os.path.join(folder, str(first))):
             return folder
@@ -95,10 +95,21 @@ class _CheckedCocoDataset(CocoDataset):
 @register("coco", _is_coco)
 def load_coco(path, images=None, class_names=None, skip_bad=False):
     """A COCO instances json; images beside it, under ``images/`` or one folder up (or ``images``)."""
+    data = read_json(path)
     dataset = _CheckedCocoDataset()
     dataset.problems = Problems(skip_bad)
-    dataset.load_coco(path, _coco_image_dir(path, images), categories=class_names, skip_empty=False)
+    _check_coco_categories(path, data, dataset.problems)
+    dataset.load_coco(path, _coco_image_dir(path, data, images), categories=class_names, skip_empty=False)
     return dataset
+
+
+def _check_coco_categories(path, data, problems):
+    """Reject annotations whose category_id is not in the file's categories (load_coco would ignore them)."""
+    ids = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    for ann in data.get("annotations", []):
+        if isinstance(ann, dict) and ann.get("category_id") not in ids:
+            known = sorted(ids, key=str)
+            problems.reject(path, ann.get("id"), f"unknown category_id {ann.get('category_id')!r}; categories {known}")
 
 
 def _via_regions(entry):
