@@ -87,7 +87,14 @@ def test_coco_missing_images_say_pass_images(tmp_path):
 
 def test_unknown_input_names_what_was_looked_for(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DatasetError, match="looked for .*coco.*pass format="):
+    with pytest.raises(
+        DatasetError,
+        match="looked for a COCO instances json; .*images/ and masks/; pass format= one of coco, via, labelme",
+    ):
+        detect_format(tmp_path)
+    for sub in ("images", "labels", "masks"):
+        (tmp_path / sub).mkdir()
+    with pytest.raises(DatasetError, match=r"several layouts \(yolo, masks\).*pass format="):
         detect_format(tmp_path)
     with pytest.raises(DatasetError, match="no such file"):
         detect_format(tmp_path / "missing")

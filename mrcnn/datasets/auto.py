@@ -1,8 +1,9 @@
 """One entry point for every annotation format: ``load_dataset(path)`` detects the format, returns a prepared Dataset.
 
 ``FORMATS`` maps a format name to its loader, ``loader(path, images=None, class_names=None, skip_bad=False)`` → an
-unprepared Dataset; ``DETECTORS`` maps the same name to ``detector(path) -> bool`` (does ``path`` look like it).
-Register a new format with ``register(name, detector)`` used as a decorator on its loader.
+unprepared Dataset; ``DETECTORS`` maps the same name to ``detector(path) -> bool`` (does ``path`` look like it) and
+``LAYOUTS`` to a few words for error messages. Register a new format with ``register(name, detector, layout)`` used as
+a decorator on its loader.
 """
 
 import glob
@@ -18,14 +19,16 @@ from mrcnn.datasets.yolo_seg import YoloSegDataset
 
 FORMATS = {}
 DETECTORS = {}
+LAYOUTS = {}
 
 
-def register(name, detector):
-    """Decorator: add ``loader`` to FORMATS and ``detector(path) -> bool`` to DETECTORS under ``name``."""
+def register(name, detector, layout):
+    """Decorator: add ``loader`` to FORMATS, ``detector(path) -> bool`` to DETECTORS and ``layout`` to LAYOUTS."""
 
     def add(loader):
         FORMATS[name] = loader
         DETECTORS[name] = detector
+        LAYOUTS[name] = layout
         return loader
 
     return add
@@ -92,7 +95,7 @@ class _CheckedCocoDataset(CocoDataset):
             self.problems.reject(annotation_json, img.get("id"), str(e).removeprefix(f"{annotation_json}: "), "image")
 
 
-@register("coco", _is_coco)
+@register("coco", _is_coco, "a COCO instances json")
 def load_coco(path, images=None, class_names=None, skip_bad=False):
     """A COCO instances json; images beside it, under ``images/`` or one folder up (or ``images``)."""
     data = read_json(path)
@@ -151,7 +154,7 @@ def _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, d
     return images
 
 
-@register("via", lambda path: _via_json(path) is not None)
+@register("via", lambda path: _via_json(path) is not None, "a VIA json or a folder with via_region_data.json")
 def load_via(path, images=None, class_names=None, skip_bad=False):
     """A VIA json, or a folder holding via_region_data.json; images beside the json unless ``images``.
 
@@ -184,7 +187,7 @@ def _is_labelme(path):
     return bool(files) and is_labelme_file(_json_head(files[0]))
 
 
-@register("labelme", _is_labelme)
+@register("labelme", _is_labelme, "a folder of LabelMe *.json")
 def load_labelme(path, images=None, class_names=None, skip_bad=False):
     """A folder of LabelMe json files (``images`` is not used: each json names its image)."""
     dataset = LabelMeDataset()
@@ -198,7 +201,7 @@ def _is_yolo(path):
     return os.path.isdir(os.path.join(path, "images")) and os.path.isdir(os.path.join(path, "labels"))
 
 
-@register("yolo", _is_yolo)
+@register("yolo", _is_yolo, "a YOLO data yaml or a folder with images/ and labels/")
 def load_yolo(path, images=None, class_names=None, skip_bad=False):
     """A YOLO data yaml or an images/ + labels/ folder; ``images`` names the split (train, val, test)."""
     dataset = YoloSegDataset()
@@ -210,7 +213,7 @@ def _is_mask_png(path):
     return os.path.isdir(os.path.join(path, "images")) and os.path.isdir(os.path.join(path, "masks"))
 
 
-@register("masks", _is_mask_png)
+@register("masks", _is_mask_png, "a folder with images/ and masks/")
 def load_masks(path, images=None, class_names=None, skip_bad=False):
     """A folder with images/ and masks/ (PNG id maps or one PNG per instance; ``images`` is not used)."""
     dataset = MaskPngDataset()
@@ -227,7 +230,7 @@ def detect_format(path):
     if len(found) != 1:
         what = "no known dataset layout" if not found else f"several layouts ({', '.join(found)})"
         raise DatasetError(
-            f"{path}: found {what}; looked for {', '.join(FORMATS)}; pass format= one of {', '.join(FORMATS)}"
+            f"{path}: found {what}; looked for {'; '.join(LAYOUTS.values())}; pass format= one of {', '.join(FORMATS)}"
         )
     return found[0]
 
@@ -237,6 +240,7 @@ def load_dataset(path, format=None, images=None, class_names=None, skip_bad=Fals
 
     images: image folder when it is not where the format expects it (COCO, VIA); for YOLO the split name.
     class_names: fixed class order (use the same list for train and val); default: the classes of the data.
+        For COCO: the categories to keep (class ids follow the category ids).
     skip_bad: drop malformed annotations and list them in ``dataset.problems`` [(file, index, message)]
     instead of raising DatasetError.
     """
