@@ -99,3 +99,12 @@ def test_unknown_class_missing_image_and_not_an_image(tmp_path):
     ds = load_dataset(tmp_path, skip_bad=True)
     assert [(p[0][-6:], p[1]) for p in ds.problems] == [("b.json", None), ("c.json", None)]
     assert ds.num_images == 1
+
+
+def test_embedded_image_data_that_is_not_an_image(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"shapes": [], "imagePath": "a.png", "imageData": "bm90IGFuIGltYWdl"}))
+    with pytest.raises(DatasetError, match=r"a\.json: imageData is not a base64 image"):
+        load_dataset(tmp_path)
+    (tmp_path / "a.json").write_text(json.dumps({"shapes": [], "imagePath": "a.png", "imageData": "%%%"}))
+    problems = load_dataset(tmp_path, skip_bad=True).problems
+    assert len(problems) == 1 and problems[0][1] is None and problems[0][2].startswith("imageData is not a base64")
