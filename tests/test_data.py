@@ -34,12 +34,16 @@ def test_full_masks_when_mini_masks_are_off():
 
 
 def test_epochs_reshuffle_and_steps_wrap_around():
-    generator = DataGenerator(shapes(count=3), TinyConfig(), steps=5, seed=1)
+    generator = DataGenerator(shapes(count=8), TinyConfig(), steps=5, seed=1)
     assert len(generator) == 5
-    first = generator._order.copy()
-    generator.on_epoch_end()
-    assert sorted(first) == sorted(generator._order) == [0, 1, 2]
-    (batch,) = generator[4]  # index * batch wraps past the 3 images
+    orders = [list(generator._order)]
+    for _ in range(3):
+        generator.on_epoch_end()
+        orders.append(list(generator._order))
+    assert all(sorted(order) == list(range(8)) for order in orders)  # Each epoch is a permutation...
+    assert orders[0] != list(range(8))  # ...shuffled from the first epoch on (seed 1: fixed orders)...
+    assert len({tuple(order) for order in orders}) == 4  # ...and a new one every epoch.
+    (batch,) = generator[4]  # index * batch wraps past the 8 images
     assert batch["image"].shape[0] == 2
 
 
