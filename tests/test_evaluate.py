@@ -79,7 +79,23 @@ def test_ground_truth_as_detections_gives_ap_1():
         assert stats["APl"] is None  # no large (> 96^2 px) ground truth: COCO's -1 becomes None
     assert results["mAP50_compute_ap"] == pytest.approx(1.0)
     assert results["num_images"] == 2 and results["num_detections"] == 3
-    assert results["mean_detect_ms"] >= 0
+
+
+def test_mean_detect_ms_is_the_mean_time_of_the_detect_calls(monkeypatch):
+    import types
+
+    from mrcnn.evaluation import coco
+
+    clock = [0.0]  # A fake perf_counter that only detect() advances: 20 ms, then 10 ms.
+    monkeypatch.setattr(coco, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class TimedModel(FakeModel):
+        def detect(self, images, verbose=0):
+            clock[0] += 0.010 * len(self.results)
+            return super().detect(images, verbose)
+
+    results = evaluate_coco(TimedModel(perfect_results(IMAGES)), BoxDataset(IMAGES), verbose=False)
+    assert results["mean_detect_ms"] == pytest.approx(15.0)
 
 
 def test_shifted_box_lowers_ap_as_expected():
