@@ -8,18 +8,23 @@ MAX_CONTENT_LENGTH (default 10 MB when the app sets none) and API_TOKEN (else en
 import hmac
 import math
 import os
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 from flask import Blueprint, current_app, jsonify, make_response, render_template_string, request, url_for
 
 from mrcnn.inference.mold import ImageError
 
 from .errors import ApiError, error_response, register_error_handlers
 from .imageio import ALLOWED_CONTENT_TYPES, DEFAULT_MAX_PIXELS, decode_image
-from .predictor import WeightsError
-from .results import build_response, filter_by_score, png_base64
+from .openapi import openapi_document
+from .predictor import WeightsError, _normalise_result
+from .results import MASK_FORMATS, as_base64, build_response, filter_by_score
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+MAX_BATCH_IMAGES = 8  # multipart 'image' parts per /predict request; 413 above
 MIN_SIDE = 2  # smallest image side served, in pixels (the model's own check refuses less)
 TOKEN_ENV = "MRCNN_API_TOKEN"
 _PAGE = Path(__file__).with_name("templates") / "index.html"
@@ -46,9 +51,20 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
         page = _PAGE.read_text(encoding="utf-8")
         return render_template_string(page, predict_url=url_for(".predict"), model_url=url_for(".model_info"))
 
+    readiness = _Readiness(predictor)
+
     @bp.get("/health")
     def health():
         return jsonify(status="ok")
+
+    @bp.get("/ready")
+    def ready():
+        readiness.check()
+        return jsonify(status="ready")
+
+    @bp.get("/openapi.json")
+    def openapi():
+        return jsonify(openapi_document(url_for(".health")[: -len("/health")]))
 
     @bp.get("/model")
     def model_info():
@@ -59,16 +75,29 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
     def predict():
         _require_token(api_token)
         threshold = _score_threshold()
-        as_png = _wants_png()
+        body_format = _response_format()
+        mask_format = _choice("masks", MASK_FORMATS, "rle")
+        overlay = _choice("overlay", ("png", "jpeg", "none"), "png")
         max_pixels = int(current_app.config.get("MAX_PIXELS") or DEFAULT_MAX_PIXELS)
-        image = _check_side(decode_image(_read_image_bytes(), max_pixels))
-        result, inference_ms = predictor.detect(image)
-        result = filter_by_score(result, threshold)
-        body, png = build_response(image, result, predictor.class_names, inference_ms)
-        if as_png:
-            return _png_response(body, png)
-        body["overlay_png"] = png_base64(png)
-        return jsonify(body)
+        images = [_check_side(decode_image(data, max_pixels)) for data in _read_images()]
+        if body_format != "json" and len(images) > 1:
+            raise ApiError(400, f"format={body_format} answers one image; send one, or use format=json")
+        results, inference_ms = detect_batch(predictor, images)
+        readiness.ready = True
+        replies = []
+        for image, result in zip(images, results):
+            drawn_as = body_format if body_format != "json" else overlay
+            body, drawn = build_response(
+                image, filter_by_score(result, threshold), predictor.class_names, inference_ms, mask_format, drawn_as
+            )
+            if body_format != "json":
+                return _image_response(body, drawn, body_format)
+            if drawn is not None:
+                body[f"overlay_{overlay}"] = as_base64(drawn)
+            replies.append(body)
+        if len(replies) == 1:
+            return jsonify(replies[0])
+        return jsonify(results=replies, inference_ms=round(inference_ms, 1))
 
     return bp
 
@@ -108,27 +137,86 @@ def _score_threshold():
     return value
 
 
-def _wants_png():
-    fmt = request.args.get("format")
-    if fmt is not None:
-        if fmt.lower() not in ("json", "png"):
-            raise ApiError(400, f"format must be 'json' or 'png', got {fmt!r}")
-        return fmt.lower() == "png"
-    best = request.accept_mimetypes.best_match(["application/json", "image/png"])
-    return best == "image/png"
+def _choice(name, allowed, default):
+    """The query parameter `name`, lower-cased, one of `allowed` (400 otherwise)."""
+    value = request.args.get(name, default).lower()
+    if value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}; got {request.args[name]!r}")
+    return value
+
+
+def _response_format():
+    """json, png or jpeg: from ?format=, else from the Accept header (JSON unless an image is preferred)."""
+    if "format" in request.args:
+        return _choice("format", ("json", "png", "jpeg"), "json")
+    best = request.accept_mimetypes.best_match(["application/json", "image/png", "image/jpeg"])
+    return {"image/png": "png", "image/jpeg": "jpeg"}.get(best, "json")
+
+
+class _Readiness:
+    """GET /ready: 503 until the model has answered once; the first check runs a tiny detect()."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.ready = False
+        self.error = None
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def check(self, wait=1.0):
+        if not self.ready:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._warm_up, daemon=True)
+                    self._thread.start()
+            self._thread.join(wait)
+        if not self.ready:
+            reason = f"cannot load: {self.error}" if self.error else "the model is loading"
+            raise ApiError(503, f"model not ready: {reason}", {"Retry-After": "5"})
+
+    def _warm_up(self):
+        try:
+            self.predictor.detect(np.zeros((64, 64, 3), np.uint8))
+            self.ready = True
+        except Exception as error:  # reported by /ready; /predict reports it again
+            self.error = f"{type(error).__name__}: {error}"
+            with self._lock:
+                self._thread = None
+
+
+def detect_batch(predictor, images):
+    """One model.detect() call for all images, under the predictor's lock -> (results, ms).
+    MaskRCNN.detect itself runs them BATCH_SIZE at a time."""
+    model = predictor.model
+    with predictor._detect_lock:
+        start = time.perf_counter()
+        raw = model.detect(images, verbose=0)
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+    return [_normalise_result(r, image.shape[:2]) for r, image in zip(raw, images)], elapsed_ms
+
+
+def _read_images():
+    """The uploads: multipart fields 'image' (1 to MAX_BATCH_IMAGES), or a raw body with an image/* Content-Type."""
+    if request.mimetype == "multipart/form-data":
+        uploads = request.files.getlist("image")
+        if not uploads:
+            raise ApiError(400, "no file: send the image in the multipart field 'image'")
+        if len(uploads) > MAX_BATCH_IMAGES:
+            raise ApiError(413, f"{len(uploads)} images in one request; the limit is {MAX_BATCH_IMAGES}")
+        return [_upload_bytes(upload) for upload in uploads]
+    return [_read_image_bytes()]
+
+
+def _upload_bytes(upload):
+    data = upload.read()
+    if not data:
+        raise ApiError(400, f"the uploaded file 'image' ({upload.filename or 'no name'}) is empty")
+    return data
 
 
 def _read_image_bytes():
-    """The upload: multipart field 'image', or a raw body with an image/* Content-Type."""
+    """A raw body with an image/* Content-Type."""
     mimetype = request.mimetype
-    if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
-            raise ApiError(400, "no file: send the image in the multipart field 'image'")
-        data = upload.read()
-        if not data:
-            raise ApiError(400, "the uploaded file 'image' is empty")
-        return data
     if not mimetype:
         if not request.get_data(cache=False):
             raise ApiError(400, "no image: POST multipart field 'image' or a raw body with Content-Type image/*")
@@ -142,9 +230,9 @@ def _read_image_bytes():
     return data
 
 
-def _png_response(body, png):
-    response = make_response(png)
-    response.mimetype = "image/png"
+def _image_response(body, drawn, fmt):
+    response = make_response(drawn)
+    response.mimetype = f"image/{fmt}"
     response.headers["X-Masked-Percent"] = f"{body['masked_percent']:.4f}"
     response.headers["X-Unmasked-Percent"] = f"{body['unmasked_percent']:.4f}"
     response.headers["X-Instances"] = str(len(body["instances"]))

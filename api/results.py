@@ -9,6 +9,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 OVERLAY_MAX_PIXELS = 4_000_000  # the overlay is drawn at most this large (2448 x 1634 for 3:2)
+JPEG_QUALITY = 85  # of the overlay when asked for as JPEG
 
 
 def filter_by_score(result, threshold):
@@ -32,12 +33,39 @@ def encode_rle(masks):
     return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in encoded]
 
 
-def instances_json(result, class_names):
+def encode_polygons(masks, rois, tolerance=1.0):
+    """masks: bool [H, W, N], rois [N, (y1, x1, y2, x2)] -> per instance, the outer contour of each
+    of its parts as [[x, y], ...] in pixel-edge coordinates, simplified to within `tolerance` px."""
+    from scipy.ndimage import binary_fill_holes
+    from skimage.measure import approximate_polygon, find_contours
+
+    height, width = masks.shape[:2]
+    polygons = []
+    for i, (y1, x1, y2, x2) in enumerate(np.asarray(rois).reshape(-1, 4)):
+        y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
+        crop = np.pad(binary_fill_holes(masks[y1:y2, x1:x2, i]), 1).astype(np.float32)
+        outlines = [approximate_polygon(c, tolerance)[:-1] for c in find_contours(crop, 0.5)]
+        offset = np.array([x1 - 0.5, y1 - 0.5])  # crop index -> pixel-edge coordinate (pad of 1)
+        polygons.append([np.round(c[:, ::-1] + offset, 1).tolist() for c in outlines if len(c) >= 3])
+    return polygons
+
+
+MASK_FORMATS = ("rle", "polygon", "none")
+
+
+def instances_json(result, class_names, mask_format="rle"):
     """One dict per instance: class_id, class_name, score, box {x1, y1, x2, y2} (pixels, x2/y2
-    exclusive), mask (COCO RLE), area (mask pixels)."""
+    exclusive), area (mask pixels) and, by mask_format, mask (COCO RLE), polygons or nothing."""
     instances = []
-    areas = result["masks"].sum(axis=(0, 1))
-    for i, rle in enumerate(encode_rle(result["masks"])):
+    masks = result["masks"]
+    areas = masks.sum(axis=(0, 1))
+    if mask_format == "rle":
+        shapes = [{"mask": rle} for rle in encode_rle(masks)]
+    elif mask_format == "polygon":
+        shapes = [{"polygons": p} for p in encode_polygons(masks, result["rois"])]
+    else:
+        shapes = [{} for _ in range(masks.shape[2])]
+    for i, shape in enumerate(shapes):
         y1, x1, y2, x2 = (int(v) for v in result["rois"][i])
         class_id = int(result["class_ids"][i])
         name = class_names[class_id] if 0 <= class_id < len(class_names) else str(class_id)
@@ -47,7 +75,7 @@ def instances_json(result, class_names):
                 "class_name": name,
                 "score": round(float(result["scores"][i]), 4),
                 "box": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
-                "mask": rle,
+                **shape,
                 "area": int(areas[i]),
             }
         )
@@ -67,9 +95,10 @@ def coverage(masks):
     }
 
 
-def overlay_png(image, result, class_names, max_pixels=OVERLAY_MAX_PIXELS):
-    """PNG bytes of the masks, boxes and labels drawn on image: [H, W, 3] uint8, scaled down
-    (nearest pixel) to at most `max_pixels` pixels. Memory: O(max_pixels), whatever the count."""
+def overlay_image(image, result, class_names, fmt="png", max_pixels=OVERLAY_MAX_PIXELS):
+    """PNG or JPEG (quality JPEG_QUALITY) bytes of the masks, boxes and labels drawn on image:
+    [H, W, 3] uint8, scaled down (nearest pixel) to at most `max_pixels` pixels. Memory:
+    O(max_pixels), whatever the count."""
     rows, cols, scale = _overlay_grid(image.shape[:2], max_pixels)
     drawn = image[np.ix_(rows, cols)]
     count = result["masks"].shape[2]
@@ -83,7 +112,8 @@ def overlay_png(image, result, class_names, max_pixels=OVERLAY_MAX_PIXELS):
             drawn, boxes, None, result["class_ids"], class_names, scores=result["scores"], colors=colors
         )
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(drawn, dtype=np.uint8)).save(buffer, format="PNG", compress_level=3)
+    options = {"format": "JPEG", "quality": JPEG_QUALITY} if fmt == "jpeg" else {"format": "PNG", "compress_level": 3}
+    Image.fromarray(np.asarray(drawn, dtype=np.uint8)).save(buffer, **options)
     return buffer.getvalue()
 
 
@@ -107,17 +137,18 @@ def _blend_first(drawn, masks, rows, cols, colors):
     drawn[covered] = (drawn[covered] + palette[first[covered]] + 1) // 2
 
 
-def build_response(image, result, class_names, inference_ms):
-    """(JSON-ready dict, overlay PNG bytes) for one image and its (filtered) detect() result."""
-    png = overlay_png(image, result, class_names)
+def build_response(image, result, class_names, inference_ms, mask_format="rle", overlay="png"):
+    """(JSON-ready dict, overlay bytes or None) for one image and its (filtered) detect() result.
+    overlay: "png", "jpeg" or "none"; mask_format: one of MASK_FORMATS."""
+    drawn = None if overlay == "none" else overlay_image(image, result, class_names, overlay)
     body = {
-        "instances": instances_json(result, class_names),
+        "instances": instances_json(result, class_names, mask_format),
         **coverage(result["masks"]),
         "image_size": {"width": int(image.shape[1]), "height": int(image.shape[0])},
         "inference_ms": round(float(inference_ms), 1),
     }
-    return body, png
+    return body, drawn
 
 
-def png_base64(png):
-    return base64.b64encode(png).decode("ascii")
+def as_base64(data):
+    return base64.b64encode(data).decode("ascii")
