@@ -98,6 +98,12 @@ class Config:
     # the detect() time; export() and the exported models do not include it. A detection only one
     # pass makes keeps half its score, which may fall below DETECTION_MIN_CONFIDENCE.
     DETECTION_FLIP_TTA = False
+    # False (matterport's rule): each ROI is scored for its top class only (background included, so an ROI
+    # whose top class is background gives nothing). True: every foreground class of every ROI is scored, so
+    # one ROI can give detections of several classes; with DETECTION_MIN_CONFIDENCE below 0.5 this finds more
+    # (COCO AP at 0.05 is usually a little higher). Weights files saved before this key existed keep True,
+    # the rule they were evaluated with (see from_dict).
+    DETECTION_PER_CLASS = False
 
     # Optimiser: "sgd" (matterport: momentum SGD) or "adamw".
     OPTIMIZER = "sgd"
@@ -186,6 +192,10 @@ class Config:
                 self.PRE_NMS_LIMIT >= 1 and self.POST_NMS_ROIS_TRAINING >= 1,
                 "PRE_NMS_LIMIT and POST_NMS_ROIS_TRAINING must be positive",
             ),
+            (
+                isinstance(self.DETECTION_PER_CLASS, (bool, np.bool_)),
+                f"DETECTION_PER_CLASS must be True or False, got {self.DETECTION_PER_CLASS!r}",
+            ),
             (self.OPTIMIZER in ("sgd", "adamw"), f"OPTIMIZER must be 'sgd' or 'adamw', got {self.OPTIMIZER!r}"),
             (
                 self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
@@ -263,6 +273,7 @@ class Config:
     def from_dict(cls, values, **overrides):
         """A Config whose attributes come from `values` (e.g. a checkpoint), then `overrides`."""
         known = {k: v for k, v in values.items() if hasattr(cls, k) and k.isupper()}
+        known.setdefault("DETECTION_PER_CLASS", True)  # files from before the key: their rule
         for key in ("RPN_BBOX_STD_DEV", "BBOX_STD_DEV", "MEAN_PIXEL"):
             if key in known:
                 known[key] = np.array(known[key])

@@ -168,6 +168,24 @@ def test_detection_layer_matches_reference():
     assert np.all(got[0, 4:] == 0)
 
 
+def test_top_class_rule_scores_each_roi_for_its_top_class_only():
+    """matterport's rule (per_class=False): ROI 2 gives class 1 only; ROI 4, whose top class is background,
+    gives nothing even below its foreground scores."""
+    rois, probs, deltas = _detection_case()
+    got = np_(DetectionLayer(6, 0.2, 0.3, STD, per_class=False)([rois, probs, deltas]))
+    np.testing.assert_allclose(got[0, :, 5], [0.9, 0.7, 0.58, 0, 0, 0], atol=1e-6)
+    np.testing.assert_array_equal(got[0, :, 4], [1, 2, 1, 0, 0, 0])
+    assert DetectionLayer.from_config(DetectionLayer(6, 0.2, 0.3, STD, per_class=False).get_config()).per_class is False
+
+
+def test_config_rule_default_and_files_from_before_the_key():
+    from mrcnn.config import Config
+
+    assert Config().DETECTION_PER_CLASS is False  # matterport's rule for new models
+    assert Config.from_dict({"NAME": "old"}).DETECTION_PER_CLASS is True  # an old file keeps its rule
+    assert Config.from_dict({"DETECTION_PER_CLASS": False}).DETECTION_PER_CLASS is False
+
+
 def test_detection_layer_truncates_to_max_instances():
     rois, probs, deltas = _detection_case()
     got = np_(DetectionLayer(2, 0.3, 0.3, STD)([rois, probs, deltas]))

@@ -24,6 +24,7 @@ class TinyConfig(Config):
     POST_NMS_ROIS_TRAINING = 200
     POST_NMS_ROIS_INFERENCE = 100
     DETECTION_MIN_CONFIDENCE = 0.0
+    DETECTION_PER_CLASS = True  # random-weight tests need detections: score every class, not the top one
     STEPS_PER_EPOCH = 2
     VALIDATION_STEPS = 1
     DATA_WORKERS = 1

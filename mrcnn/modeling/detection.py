@@ -13,22 +13,28 @@ class DetectionLayer(keras.layers.Layer):
 
     Output: [batch, max_instances, (y1, x1, y2, x2, class_id, score)] sorted by score; empty slots
     are all zero (score 0). Scores >= min_confidence are kept, as in matterport; a score or box that is
-    not finite (NaN/inf input) never is. Each foreground class is scored separately, so one ROI can yield
-    detections of two classes.
+    not finite (NaN/inf input) never is. per_class=False (matterport's rule): each ROI is scored for its
+    top class only, and an ROI whose top class is background gives nothing. per_class=True: every foreground
+    class is scored separately, so one ROI can yield detections of two classes.
     """
 
-    def __init__(self, max_instances, min_confidence, nms_threshold, std_dev, **kwargs):
+    def __init__(self, max_instances, min_confidence, nms_threshold, std_dev, per_class=True, **kwargs):
         super().__init__(**kwargs)
         self.max_instances = int(max_instances)
         self.min_confidence = float(min_confidence)
         self.nms_threshold = float(nms_threshold)
         self.std_dev = [float(s) for s in std_dev]
+        self.per_class = bool(per_class)
 
     def call(self, inputs):
         rois, probs, deltas = inputs
         refined = box_ops.clip(box_ops.decode(rois[:, :, None, :], deltas, self.std_dev))[:, :, 1:]
         finite = ops.logical_and(ops.all(ops.isfinite(refined), axis=-1), ops.isfinite(probs[:, :, 1:]))
         live = ops.logical_and((box_ops.area(rois) > 0)[..., None], finite)
+        if not self.per_class:
+            top = ops.cast(ops.argmax(probs, axis=-1), "int32")[..., None]  # over all classes, background too
+            foreground_ids = ops.arange(1, ops.shape(probs)[-1], dtype="int32")[None, None, :]
+            live = ops.logical_and(live, ops.equal(top, foreground_ids))
         scores = ops.where(live, probs[:, :, 1:], -1.0)  # padded ROIs can never pass the threshold
         refined = ops.where(finite[..., None], refined, 0.0)
         foreground = ops.shape(scores)[2]
@@ -54,6 +60,7 @@ class DetectionLayer(keras.layers.Layer):
             "min_confidence": self.min_confidence,
             "nms_threshold": self.nms_threshold,
             "std_dev": self.std_dev,
+            "per_class": self.per_class,
         }
 
 

@@ -109,6 +109,7 @@ def build_inference_graph(config):
         config.DETECTION_MIN_CONFIDENCE,
         config.DETECTION_NMS_THRESHOLD,
         config.BBOX_STD_DEV,
+        per_class=config.DETECTION_PER_CLASS,
         name="mrcnn_detection",
     )([proposals, probs, deltas])
     kept = KeptDetections(name="kept_detections")(detections)
