@@ -169,7 +169,8 @@ class _Readiness:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._warm_up, daemon=True)
                     self._thread.start()
-            self._thread.join(wait)
+                thread = self._thread
+            thread.join(wait)
         if not self.ready:
             reason = f"cannot load: {self.error}" if self.error else "the model is loading"
             raise ApiError(503, f"model not ready: {reason}", {"Retry-After": "5"})

@@ -208,3 +208,9 @@ def test_cli_refuses_bad_server_flags():
     for flag in ("--connection-limit", "--channel-timeout", "--cleanup-interval", "--threads"):
         with pytest.raises(SystemExit):
             parse_args([flag, "0"])
+
+
+def test_malformed_request_is_json_400(server):
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\n"
+    status, headers, body = raw_exchange(server, head, timeout=5)
+    assert status == 400 and headers["content-type"] == "application/json" and json.loads(body)["code"] == 400
