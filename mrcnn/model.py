@@ -167,19 +167,7 @@ class MaskRCNN:
         return [layer for layer in weights_io.weight_layers(self.keras_model).values() if layer.trainable]
 
     def _optimizer(self, learning_rate):
-        c = self.config
-        # Keras clips each replica's gradient (of loss / replicas) before summing them, so divide the norm too.
-        clipnorm = c.GRADIENT_CLIP_NORM and c.GRADIENT_CLIP_NORM / distribute.replica_count(self.strategy)
-        if c.WARMUP_STEPS:
-            learning_rate = training.LinearWarmup(learning_rate, c.WARMUP_STEPS)
-        if c.OPTIMIZER == "adamw":
-            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=c.WEIGHT_DECAY, clipnorm=clipnorm)
-        else:
-            optimizer = keras.optimizers.SGD(
-                learning_rate, momentum=c.LEARNING_MOMENTUM, weight_decay=c.WEIGHT_DECAY, clipnorm=clipnorm
-            )
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-        return distribute.loss_scaled(optimizer, c.PRECISION)
+        return training.make_optimizer(self.config, learning_rate, self.strategy)
 
     def train(
         self,
