@@ -5,11 +5,11 @@ before any pixel is decoded), 422 bytes that are not a decodable image of an all
 (unknown format, truncated or corrupt file).
 """
 
-import io
 import warnings
 
-import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from mrcnn.data.images import open_image, pil_to_rgb
 
 from .errors import ApiError
 
@@ -35,8 +35,9 @@ ALLOWED_CONTENT_TYPES = frozenset(
 def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS):
     """Bytes of a JPEG/PNG/BMP/GIF/TIFF/WebP file -> image: [H, W, 3] uint8 RGB.
 
-    EXIF orientation is applied; grayscale, alpha (composited on white), palette, CMYK and
-    16-bit images are converted to 8-bit RGB. Raises ApiError (400, 413 or 422).
+    Decoded by mrcnn.data.images (the library's one decoder and its policy: EXIF orientation
+    applied, alpha composited on white, palette, CMYK, 16-bit and gray to 8-bit RGB), after this
+    module's limits. Raises ApiError (400, 413 or 422).
     """
     if not data:
         raise ApiError(400, "the image is empty (0 bytes)")
@@ -46,19 +47,17 @@ def decode_image(data, max_pixels=DEFAULT_MAX_PIXELS):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         image = _open_checked(data, max_pixels)
         try:
-            image.load()
-            image = ImageOps.exif_transpose(image)
+            return pil_to_rgb(image, exif=True)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ApiError(413, f"image refused as a decompression bomb: {error}") from None
         except Exception as error:  # Pillow raises many types for corrupt or truncated data
             raise ApiError(422, f"the image could not be decoded (truncated or corrupt?): {error}") from None
-    return to_rgb_array(image)
 
 
 def _open_checked(data, max_pixels):
     """Parse only the header, then refuse images above `max_pixels` before decoding them."""
     try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        image = open_image(data, formats=ALLOWED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ApiError(413, f"image refused as a decompression bomb: {error}") from None
     except Exception:
@@ -71,32 +70,3 @@ def _open_checked(data, max_pixels):
             413, f"the image has {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
         )
     return image
-
-
-def to_rgb_array(image):
-    """A loaded PIL image of any mode -> [H, W, 3] uint8 RGB."""
-    if image.mode.startswith("I") or image.mode == "F":
-        return _high_depth_to_rgb(np.asarray(image), image.mode)
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8).copy()
-
-
-def _high_depth_to_rgb(gray, mode):
-    """gray: [H, W] of a 16-bit ("I;16*"), 32-bit int ("I") or float ("F") image -> [H, W, 3] uint8.
-
-    16-bit data is scaled from 0..65535; "I" data only when it exceeds 255; "F" data from 0..1
-    when it lies within [0, 1]. Anything else is clipped to 0..255.
-    """
-    gray = gray.astype(np.float64)
-    peak = gray.max() if gray.size else 0.0
-    if mode.startswith("I;16") or (mode == "I" and peak > 255):
-        gray = gray * (255.0 / 65535.0)
-    elif mode == "F" and peak <= 1.0:
-        gray = gray * 255.0
-    gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
-    return np.repeat(gray[:, :, None], 3, axis=2)

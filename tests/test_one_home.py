@@ -1,6 +1,11 @@
 """One implementation per operation (issue 16): paste, decode, result check, RLE, box deltas."""
 
+import warnings
+
 import numpy as np
+import pytest
+from mrcnn_api.imageio import decode_image
+from PIL import Image
 
 from mrcnn import utils
 from mrcnn.inference import mold
@@ -19,3 +24,87 @@ def test_unmold_mask_matches_detect_paste():
     for i in range(3):
         np.testing.assert_array_equal(utils.unmold_mask(soft[i], result["rois"][i], shape), result["masks"][:, :, i])
     np.testing.assert_array_equal(utils.expand_mask(result["rois"], np.moveaxis(soft, 0, -1), shape), result["masks"])
+
+
+def _three_decoders(path):
+    """The same file through Dataset.load_image, utils.read_image and the API's decoder."""
+    dataset = utils.Dataset()
+    dataset.add_image("t", 0, str(path))
+    dataset.prepare()
+    return dataset.load_image(0), utils.read_image(path), decode_image(path.read_bytes())
+
+
+def _rgba_image():
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., :3] = (200, 10, 30)  # colour stored under the alpha
+    rgba[:, :2, 3] = 0  # fully transparent: white
+    rgba[:, 2:4, 3] = 255  # opaque: the colour
+    rgba[:, 4:, 3] = 128  # half: blended with white
+    return rgba
+
+
+def test_transparent_png_decodes_the_same_everywhere(tmp_path):
+    path = tmp_path / "a.png"
+    rgba = _rgba_image()
+    Image.fromarray(rgba, "RGBA").save(path)
+    loaded, read, posted = _three_decoders(path)
+    np.testing.assert_array_equal(loaded, read)
+    np.testing.assert_array_equal(loaded, posted)
+    np.testing.assert_array_equal(loaded, mold.check_image(rgba))
+    assert (loaded[:, :2] == 255).all() and (loaded[:, 2:4] == (200, 10, 30)).all()
+    np.testing.assert_array_equal(loaded[0, 4], np.round((np.array([200, 10, 30]) * 128 + 255 * 127) / 255))
+
+
+def _palette(path):
+    image = Image.fromarray(np.array([[0, 1], [2, 1]], np.uint8), "P")
+    image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 759)
+    image.save(path, transparency=2)  # palette entry 2 transparent
+    return np.array([[[255, 0, 0], [0, 255, 0]], [[255, 255, 255], [0, 255, 0]]], np.uint8)
+
+
+def _cmyk(path):
+    Image.new("CMYK", (3, 2), (0, 255, 255, 0)).save(path)  # pure red ink
+    return np.broadcast_to(np.array([255, 0, 0], np.uint8), (2, 3, 3))
+
+
+def _sixteen_bit(path):
+    Image.fromarray(np.array([[0, 65535], [32768, 257]], np.uint16)).save(path)
+    gray = np.array([[0, 255], [128, 1]], np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def _gray(path):
+    gray = np.array([[0, 40, 255], [7, 8, 9]], np.uint8)
+    Image.fromarray(gray, "L").save(path)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize(
+    "make, suffix",
+    [(_palette, "png"), (_cmyk, "tiff"), (_sixteen_bit, "png"), (_gray, "png")],
+    ids=["palette", "cmyk", "16bit", "gray"],
+)
+def test_modes_decode_the_same_everywhere(tmp_path, make, suffix):
+    path = tmp_path / f"image.{suffix}"
+    expected = make(path)
+    for decoded in _three_decoders(path):
+        assert decoded.dtype == np.uint8 and decoded.shape == expected.shape
+        np.testing.assert_array_equal(decoded, expected)
+
+
+def test_exif_orientation_is_an_option(tmp_path):
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.new("RGB", (8, 4), (0, 0, 255)).save(path, exif=exif)
+    loaded, read, posted = _three_decoders(path)
+    assert loaded.shape == (4, 8, 3)  # Dataset.load_image keeps the file's raw grid
+    assert read.shape == posted.shape == (8, 4, 3)
+
+
+def test_float_image_in_unit_range_warns_with_the_fix():
+    with pytest.warns(UserWarning, match=r"\[0, 1\].*255"):
+        mold.check_image(np.full((4, 4, 3), 0.5, np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mold.check_image(np.full((4, 4, 3), 100.4, np.float32)).max() == 100

@@ -73,7 +73,7 @@ def test_load_image_modes(tmp_path, mode):
         expected = np.repeat(rgb[:, :, :1], 3, axis=2)
     elif mode == "RGBA":
         Image.fromarray(np.dstack([rgb, np.full((4, 5), 7, np.uint8)])).save(path)
-        expected = rgb
+        expected = np.round((rgb * 7.0 + 255 * 248) / 255).astype(np.uint8)  # composited on white
     elif mode == "I;16":
         wide = rgb[:, :, 0].astype(np.uint16) * 257  # 200 -> 51400 -> back to 200
         Image.fromarray(wide).save(path)

@@ -3,10 +3,10 @@
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.data.images import _read_rgb
+from mrcnn.data.images import DECODE_ERRORS, decode_image
 
 
 class Dataset:
@@ -123,8 +123,9 @@ class Dataset:
     def load_image(self, image_id):
         """Load an image as RGB uint8 [H, W, 3].
 
-        Grayscale is repeated to 3 channels, alpha is dropped, 16-bit data is scaled to 8 bits
-        (v * 255 / 65535, rounded). EXIF orientation is deliberately IGNORED: pixels are returned in
+        Decoded by mrcnn.data.images.decode_image (the decoder of utils.read_image and the API):
+        grayscale is repeated to 3 channels, alpha is composited on white, 16-bit data is scaled to
+        8 bits (v * 255 / 65535, rounded). EXIF orientation is deliberately IGNORED: pixels are returned in
         the file's raw grid, as matterport (skimage.io.imread) did, because VIA polygon annotations
         are drawn in that raw grid (no balloon image carries an orientation tag other than 1).
         A missing or undecodable file raises DatasetError naming the path.
@@ -133,10 +134,10 @@ class Dataset:
         path = info["path"]
         where = f"image {image_id} (source {info['source']!r}, id {info['id']!r})"
         try:
-            return _read_rgb(path)
+            return decode_image(path, exif=False)
         except FileNotFoundError:
             raise DatasetError(f"{where}: file not found: {path}; fix the path given to add_image") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        except DECODE_ERRORS as err:
             raise DatasetError(
                 f"{where}: cannot decode {path} ({err}); the file is corrupt or not an image, replace or remove it"
             ) from None

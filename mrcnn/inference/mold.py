@@ -5,8 +5,11 @@ normalises its own input in-graph. Detection boxes leave the network normalised 
 image and are mapped back here with the resize window and scale.
 """
 
+import warnings
+
 import numpy as np
 
+from mrcnn.data.images import rgb_array
 from mrcnn.data.masks import paste_masks
 from mrcnn.data.resize import resize_image
 
@@ -18,24 +21,33 @@ class ImageError(ValueError):
 def check_image(image, where="image"):
     """Return `image` as uint8 [H, W, 3], or raise ImageError saying what is wrong.
 
-    Accepts uint8 RGB, grayscale [H, W] (replicated to 3 channels), RGBA (alpha dropped), and
-    float images already in [0, 255].
+    Accepts uint8 RGB, grayscale [H, W] or [H, W, 1] (replicated to 3 channels), RGBA (alpha
+    composited on white, the policy of mrcnn.data.images), and float images in [0, 255]; a float
+    image with every value in [0, 1] gets a warning (detect() expects 0..255: multiply by 255).
     """
     if not isinstance(image, np.ndarray):
         raise ImageError(f"{where}: expected a numpy array, got {type(image).__name__}")
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+    if image.ndim != 2 and (image.ndim != 3 or image.shape[-1] not in (1, 3, 4)):
         raise ImageError(f"{where}: expected shape [H, W, 3] (RGB), got {image.shape}")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise ImageError(f"{where}: image is too small ({image.shape[0]}x{image.shape[1]})")
-    image = image[..., :3]
-    if image.dtype == np.uint8:
-        return image
+    if image.dtype != np.uint8:
+        image = _float_to_uint8(image, where)
+    return rgb_array(image)
+
+
+def _float_to_uint8(image, where):
+    """Numeric pixels in [0, 255] -> uint8 (rounded); warn when they all lie in [0, 1]."""
     if image.dtype == bool or not np.issubdtype(image.dtype, np.number):
         raise ImageError(f"{where}: expected uint8 pixels, got dtype {image.dtype}")
     if not np.isfinite(image).all() or image.min() < 0 or image.max() > 255:
         raise ImageError(f"{where}: {image.dtype} pixels must be finite and within [0, 255]; convert to uint8")
+    if np.issubdtype(image.dtype, np.floating) and 0 < image.max() <= 1:
+        warnings.warn(
+            f"{where}: float pixels all within [0, 1], but detect() expects 0..255 and will find (almost) "
+            "nothing; pass (image * 255).round().astype(np.uint8)",
+            stacklevel=3,
+        )
     return np.round(image).astype(np.uint8)
 
 
