@@ -148,17 +148,21 @@ def row_image_size(variant, args):
     return variant.image_size or args.image_size
 
 
+# The input size BalloonConfig's RPN_ANCHOR_SCALES were chosen at (its bundled model runs at 1024 with the same scales).
+ANCHOR_REFERENCE_SIZE = 512
+
+
 def study_config(variant, image_size, steps, inference=False, min_confidence=None):
     """BalloonConfig with the variant's backbone, options, widths and overrides at `image_size` px.
 
     Scratch backbones train their BatchNorm (TRAIN_BN=True): frozen BN at its initial statistics
-    normalises nothing. Anchor scales follow the image size (BalloonConfig's scales are for its
-    IMAGE_MAX_DIM) and the variant's anchor_factor. Copy-paste is off unless a row turns it on: the
+    normalises nothing. Anchor scales follow the image size (BalloonConfig's scales were chosen at
+    ANCHOR_REFERENCE_SIZE px) and the variant's anchor_factor. Copy-paste is off unless a row turns it on: the
     study's tables were measured before BalloonConfig had it.
     """
     from balloon import BalloonConfig
 
-    scale = image_size / BalloonConfig.IMAGE_MAX_DIM * variant.anchor_factor
+    scale = image_size / ANCHOR_REFERENCE_SIZE * variant.anchor_factor
     overrides = dict(
         NAME=f"compare_{variant.backbone}",
         BACKBONE=variant.backbone,

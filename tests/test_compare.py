@@ -246,7 +246,7 @@ def test_ablation_rows_change_one_thing_each(compare, balloon):
     assert base.TOP_DOWN_PYRAMID_SIZE == BalloonConfig.TOP_DOWN_PYRAMID_SIZE  # Balloon's own widths.
     assert base.IMAGE_MAX_DIM == args.image_size == 512
     assert tuple(base.RPN_ANCHOR_SCALES) == tuple(
-        round(s * 512 / BalloonConfig.IMAGE_MAX_DIM) for s in BalloonConfig.RPN_ANCHOR_SCALES
+        round(s * 512 / compare.ANCHOR_REFERENCE_SIZE) for s in BalloonConfig.RPN_ANCHOR_SCALES
     )
     assert tuple(config["anchors_x2"].RPN_ANCHOR_SCALES) == tuple(2 * s for s in base.RPN_ANCHOR_SCALES)
     assert config["rois_32"].TRAIN_ROIS_PER_IMAGE == 32 and base.TRAIN_ROIS_PER_IMAGE != 32

@@ -19,14 +19,18 @@ from mrcnn.datasets import ViaDataset  # noqa: E402
 
 
 class BalloonConfig(MobileFineTuneConfig):
-    """MobileFineTuneConfig (MobileNet v1 alpha 0.75, 512 px) for one class, with wider heads.
+    """MobileFineTuneConfig (MobileNet v1 alpha 0.75) for one class, with wider heads, at 1024 px.
 
-    Train at 512 px first, then fine-tune at 768 and 1024 (`--image-size`): half the val balloons
-    are under 30 px at 512, and each larger size scored higher on val (see README.md).
+    This config describes the bundled model (api/weights/balloon_mobilenet.h5), so matterport's way of
+    building a model, `BalloonConfig()` + `load_weights(path, by_name=True)`, computes what the README
+    reports. The recipe trains at 512 px first, then fine-tunes at 768 and 1024 (`--image-size`): half
+    the val balloons are under 30 px at 512, and each larger size scored higher on val (see README.md).
     """
 
     NAME = "balloon"
     NUM_CLASSES = 1 + 1
+    IMAGE_MIN_DIM = 1024  # the bundled model's input size (MobileFineTuneConfig's anchors are kept)
+    IMAGE_MAX_DIM = 1024
     STEPS_PER_EPOCH = 30  # 61 training images: one pass per epoch
     VALIDATION_STEPS = 7
     # Twice MobileConfig's widths (4x its box-head fc weights): 61 images are too few for the slim
@@ -41,6 +45,13 @@ class BalloonConfig(MobileFineTuneConfig):
     # Paste balloons from other images (x0.25-1) into half the training images: in the 1024-px stage,
     # val mask AP50 0.710 -> 0.782 for the same 28 epochs, and 0.851 after 28 more (README.md).
     COPY_PASTE_PROB = 0.5
+
+
+class InferenceConfig(BalloonConfig):
+    """BalloonConfig for detect(): one image per batch (as matterport's balloon notebook defines it)."""
+
+    GPU_COUNT = 1
+    IMAGES_PER_GPU = 1
 
 
 def load_balloon(dataset_dir, subset, args=None):
