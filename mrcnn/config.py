@@ -331,4 +331,8 @@ class MobileFineTuneConfig(MobileConfig):
     BACKBONE_GRADIENT_SCALE = 0.05
     LEARNING_RATE = 0.01
     DETECTION_MIN_CONFIDENCE = 0.5
+    # Score every class of every ROI (not only its top class, matterport's rule): the samples' models were
+    # evaluated this way. Bundled balloon model, 13 val images, pycocotools at min confidence 0.05:
+    # mask AP50 0.851 this way, 0.739 with the top-class rule (an ROI whose top class is background is lost).
+    DETECTION_PER_CLASS = True
     AUGMENTATION = "default"
