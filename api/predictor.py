@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrcnn.inference.results import check_result
+
 # Summarised by GET /model (missing attributes are left out).
 CONFIG_SUMMARY_KEYS = (
     "NAME",
@@ -145,19 +147,8 @@ def file_sha256(path, chunk_size=1 << 20):
 
 
 def _normalise_result(result, image_hw):
-    """Coerce a detect() result to the documented dtypes/shapes (N may be 0)."""
-    height, width = image_hw
-    rois = np.asarray(result["rois"], dtype=np.int32).reshape(-1, 4)
-    count = rois.shape[0]
-    masks = np.asarray(result["masks"]).astype(bool, copy=False)
-    if masks.size == 0:
-        masks = np.zeros((height, width, count), dtype=bool)
-    return {
-        "rois": rois,
-        "class_ids": np.asarray(result["class_ids"], dtype=np.int32).reshape(count),
-        "scores": np.asarray(result["scores"], dtype=np.float32).reshape(count),
-        "masks": masks.reshape(height, width, count),
-    }
+    """Coerce a detect() result to the documented dtypes/shapes (N may be 0); see check_result."""
+    return check_result(result, image_hw, where="detect() result")
 
 
 def _jsonable(value):

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 from PIL import Image
-from pycocotools import mask as mask_utils
+
+from mrcnn.data.rle import encode_rle
 
 OVERLAY_MAX_PIXELS = 4_000_000  # the overlay is drawn at most this large (2448 x 1634 for 3:2)
 JPEG_QUALITY = 85  # of the overlay when asked for as JPEG
@@ -23,14 +24,6 @@ def filter_by_score(result, threshold):
         "scores": result["scores"][keep],
         "masks": result["masks"][:, :, keep],
     }
-
-
-def encode_rle(masks):
-    """masks: bool [H, W, N] -> N COCO RLE dicts {"size": [H, W], "counts": str}."""
-    # One instance at a time: a single H x W uint8 plane is copied at once, not N of them.
-    planes = (np.asfortranarray(masks[:, :, i : i + 1].view(np.uint8)) for i in range(masks.shape[2]))
-    encoded = (mask_utils.encode(plane)[0] for plane in planes)
-    return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")} for rle in encoded]
 
 
 def encode_polygons(masks, rois, tolerance=1.0):

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from mrcnn.data.masks import extract_bboxes
 from mrcnn.engine.atomic import atomic_path
+from mrcnn.inference.results import instance_count
 
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -57,19 +58,6 @@ def _as_rgb_uint8(image):
     if image.dtype != np.uint8:
         image = np.clip(np.rint(image.astype(np.float32)), 0, 255).astype(np.uint8)
     return np.array(image, dtype=np.uint8, copy=True)
-
-
-def _count_instances(boxes, masks, class_ids, scores):
-    counts = {"class_ids": np.size(class_ids)}
-    if boxes is not None:
-        counts["boxes"] = len(np.asarray(boxes).reshape(-1, 4))
-    if masks is not None:
-        counts["masks"] = np.shape(masks)[-1]
-    if scores is not None:
-        counts["scores"] = np.size(scores)
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"instance counts disagree: {counts}; pass one box/mask/class id/score per instance")
-    return counts["class_ids"]
 
 
 def _blend_masks(image, masks, colors, alpha):
@@ -140,7 +128,7 @@ def draw_instances(
     label. Returns [H, W, 3] uint8; zero instances -> a copy.
     """
     out = _as_rgb_uint8(image)
-    count = _count_instances(boxes, masks, class_ids, scores)
+    count = instance_count("draw_instances", boxes, class_ids, scores, masks)
     if count == 0:
         return out
     colors = random_colors(count) if colors is None else list(colors)
@@ -294,7 +282,7 @@ def display_instances(
     plt = _pyplot()
     from matplotlib.patches import Rectangle
 
-    count = _count_instances(boxes, masks, class_ids, scores)
+    count = instance_count("display_instances", boxes, class_ids, scores, masks)
     own_figure = ax is None
     if own_figure:
         _, ax = plt.subplots(1, figsize=figsize)

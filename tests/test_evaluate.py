@@ -152,7 +152,7 @@ def test_detections_to_coco_boxes_and_checks():
 def test_mask_size_mismatch_is_reported():
     wrong = result([(1, (5, 5, 15, 15), 0.9)])
     wrong["masks"] = wrong["masks"][:-1]
-    with pytest.raises(ValueError, match=r"image 0: detect masks are \(39, 48\) but the image is \(40, 48\)"):
+    with pytest.raises(ValueError, match=r"image 0: detect: masks are \(39, 48\) but the image is \(40, 48\)"):
         evaluate_coco(FakeModel([wrong]), BoxDataset([[(1, (5, 5, 15, 15))]]), verbose=False)
 
 

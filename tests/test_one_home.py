@@ -4,11 +4,17 @@ import warnings
 
 import numpy as np
 import pytest
+from mrcnn_api import results
 from mrcnn_api.imageio import decode_image
+from mrcnn_api.predictor import _normalise_result
 from PIL import Image
+from pycocotools import mask as mask_utils
 
-from mrcnn import utils
+from mrcnn import utils, visualize
+from mrcnn.data.rle import encode_rle
+from mrcnn.evaluation.coco import detections_to_coco
 from mrcnn.inference import mold
+from mrcnn.inference.results import check_result
 
 
 def test_unmold_mask_matches_detect_paste():
@@ -108,3 +114,48 @@ def test_float_image_in_unit_range_warns_with_the_fix():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mold.check_image(np.full((4, 4, 3), 100.4, np.float32)).max() == 100
+
+
+def _result(n_rois=2, n_scores=2, shape=(6, 8)):
+    masks = np.zeros(shape + (2,), bool)
+    masks[1:4, 2:5, 0] = masks[3:6, 0:8, 1] = True
+    return {
+        "rois": np.array([[1, 2, 4, 5], [3, 0, 6, 8]][:n_rois]),
+        "class_ids": np.array([1, 2]),
+        "scores": np.array([0.9, 0.4][:n_scores]),
+        "masks": masks,
+    }
+
+
+def test_one_result_check_used_everywhere():
+    good = check_result(_result(), (6, 8, 3))
+    assert good["rois"].dtype == good["class_ids"].dtype == np.int32 and good["scores"].dtype == np.float32
+    empty = check_result({"rois": np.zeros((0, 4)), "class_ids": [], "scores": [], "masks": np.zeros(0)}, (6, 8))
+    assert empty["masks"].shape == (6, 8, 0)
+    bad = _result(n_scores=1)
+    message = r"instance counts disagree: \{'rois': 2, 'class_ids': 2, 'scores': 1, 'masks': 2\}"
+    calls = [
+        lambda: check_result(bad),
+        lambda: _normalise_result(bad, (6, 8)),
+        lambda: detections_to_coco(0, bad),
+        lambda: visualize.draw_instances(
+            np.zeros((6, 8, 3), np.uint8), bad["rois"], bad["masks"], bad["class_ids"], ["bg", "a", "b"], bad["scores"]
+        ),
+        lambda: utils.compute_ap(
+            bad["rois"], bad["class_ids"], bad["masks"], bad["rois"], bad["class_ids"], bad["scores"], bad["masks"]
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match=r"masks are \(6, 8\) but the image is \(7, 8\)"):
+        _normalise_result(_result(), (7, 8))
+
+
+def test_one_rle_encoder():
+    assert results.encode_rle is encode_rle
+    result = _result()
+    rles = encode_rle(result["masks"])
+    assert [d["segmentation"] for d in detections_to_coco(0, result)] == rles
+    assert all(isinstance(r["counts"], str) and r["size"] == [6, 8] for r in rles)
+    np.testing.assert_array_equal(mask_utils.decode(rles).astype(bool), result["masks"])

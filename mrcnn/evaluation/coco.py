@@ -26,19 +26,13 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from mrcnn.data.masks import extract_bboxes
+from mrcnn.data.rle import encode_rle
 from mrcnn.engine.atomic import write_json
 from mrcnn.evaluation.metrics import compute_ap
+from mrcnn.inference.results import check_result
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 IOU_TYPES = ("segm", "bbox")
-
-
-def _encode(masks):
-    """masks: [H, W, N] bool → N compressed RLE dicts with str counts (json-safe)."""
-    rles = mask_util.encode(np.asfortranarray(np.asarray(masks, dtype=np.uint8)))
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("ascii")
-    return rles
 
 
 def gt_annotations(image_id, masks, class_ids, first_id=1):
@@ -50,7 +44,7 @@ def gt_annotations(image_id, masks, class_ids, first_id=1):
     class_ids = np.asarray(class_ids).reshape(-1)
     if len(class_ids) == 0:
         return []
-    rles = _encode(masks)
+    rles = encode_rle(masks)
     areas, boxes = mask_util.area(rles), mask_util.toBbox(rles)
     anns = []
     for rle, area, box, class_id in zip(rles, areas, boxes, class_ids):
@@ -77,18 +71,11 @@ def detections_to_coco(image_id, result, category_map=None):
     "scores": [N] float32, "masks": [H, W, N] bool}. category_map: optional {class_id: category_id}
     (e.g. back to the original COCO ids); identity by default. "area" is the mask area.
     """
-    rois = np.asarray(result["rois"]).reshape(-1, 4)
-    counts = {
-        "rois": len(rois),
-        "class_ids": np.size(result["class_ids"]),
-        "scores": np.size(result["scores"]),
-        "masks": np.shape(result["masks"])[-1],
-    }
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"detections_to_coco: image {image_id}: instance counts disagree: {counts}")
+    result = check_result(result, where=f"detections_to_coco: image {image_id}")
+    rois = result["rois"]
     if len(rois) == 0:
         return []
-    rles = _encode(result["masks"])
+    rles = encode_rle(result["masks"])
     areas = mask_util.area(rles)
     dets = []
     for roi, class_id, score, rle, area in zip(rois, result["class_ids"], result["scores"], rles, areas):
@@ -202,14 +189,13 @@ def _compute_ap50(gt_masks, gt_class_ids, result):
     )[0]
 
 
-def _check_shapes(image_id, image, gt_masks, result):
+def _check_gt_shape(image_id, image, gt_masks):
     expected = tuple(image.shape[:2])
-    for name, masks in (("load_mask", gt_masks), ("detect", np.asarray(result["masks"]))):
-        if masks.shape[-1] and tuple(masks.shape[:2]) != expected:
-            raise ValueError(
-                f"image {image_id}: {name} masks are {masks.shape[:2]} but the image is {expected}; "
-                f"masks must be full image size [H, W, N]"
-            )
+    if gt_masks.shape[-1] and tuple(gt_masks.shape[:2]) != expected:
+        raise ValueError(
+            f"image {image_id}: load_mask masks are {gt_masks.shape[:2]} but the image is {expected}; "
+            f"masks must be full image size [H, W, N]"
+        )
 
 
 def evaluate_coco(model, dataset, image_ids=None, limit=None, iou_types=IOU_TYPES, verbose=True):
@@ -229,7 +215,8 @@ def evaluate_coco(model, dataset, image_ids=None, limit=None, iou_types=IOU_TYPE
         start = time.perf_counter()
         result = model.detect([image], verbose=0)[0]
         seconds.append(time.perf_counter() - start)
-        _check_shapes(image_id, image, gt_masks, result)
+        _check_gt_shape(image_id, image, gt_masks)
+        result = check_result(result, image.shape, where=f"image {image_id}: detect")
         images.append(_image_entry(image_id, *image.shape[:2]))
         gt_anns += gt_annotations(image_id, gt_masks, gt_class_ids, first_id=len(gt_anns) + 1)
         dets += detections_to_coco(image_id, result)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from mrcnn.data.boxes import compute_overlaps, compute_overlaps_masks
+from mrcnn.inference.results import instance_count
 
 
 def _drop_padding(boxes, class_ids, masks, scores=None):
@@ -14,18 +15,6 @@ def _drop_padding(boxes, class_ids, masks, scores=None):
     if scores is not None:
         kept.append(np.asarray(scores, dtype=np.float64).reshape(-1)[keep])
     return kept
-
-
-def _check_counts(name, boxes, class_ids, masks, scores=None):
-    counts = {
-        "boxes": len(np.asarray(boxes).reshape(-1, 4)),
-        "class_ids": np.size(class_ids),
-        "masks": np.shape(masks)[-1],
-    }
-    if scores is not None:
-        counts["scores"] = np.size(scores)
-    if len(set(counts.values())) > 1:
-        raise ValueError(f"compute_matches: {name} instance counts disagree: {counts}")
 
 
 def compute_matches(
@@ -51,8 +40,8 @@ def compute_matches(
         descending score;
       overlaps: [num_pred, num_gt] mask IoUs, predictions in the same sorted order.
     """
-    _check_counts("ground truth", gt_boxes, gt_class_ids, gt_masks)
-    _check_counts("prediction", pred_boxes, pred_class_ids, pred_masks, pred_scores)
+    instance_count("compute_matches: ground truth", gt_boxes, gt_class_ids, None, gt_masks)
+    instance_count("compute_matches: prediction", pred_boxes, pred_class_ids, pred_scores, pred_masks)
     gt_boxes, gt_class_ids, gt_masks = _drop_padding(gt_boxes, gt_class_ids, gt_masks)
     pred_boxes, pred_class_ids, pred_masks, pred_scores = _drop_padding(
         pred_boxes, pred_class_ids, pred_masks, pred_scores
