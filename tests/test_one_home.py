@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from keras import ops
 from mrcnn_api import results
 from mrcnn_api.imageio import decode_image
 from mrcnn_api.predictor import _normalise_result
@@ -15,6 +16,7 @@ from mrcnn.data.rle import encode_rle
 from mrcnn.evaluation.coco import detections_to_coco
 from mrcnn.inference import mold
 from mrcnn.inference.results import check_result
+from mrcnn.modeling import boxes as model_boxes
 
 
 def test_unmold_mask_matches_detect_paste():
@@ -159,3 +161,23 @@ def test_one_rle_encoder():
     assert [d["segmentation"] for d in detections_to_coco(0, result)] == rles
     assert all(isinstance(r["counts"], str) and r["size"] == [6, 8] for r in rles)
     np.testing.assert_array_equal(mask_utils.decode(rles).astype(bool), result["masks"])
+
+
+def test_numpy_box_deltas_are_the_modeling_ones():
+    rng = np.random.default_rng(1)
+    corner = rng.uniform(0, 50, (20, 2))
+    boxes = np.hstack([corner, corner + rng.uniform(1, 40, (20, 2))]).astype(np.float32)
+    gt = np.hstack([corner + 3, corner + 3 + rng.uniform(1, 60, (20, 2))]).astype(np.float32)
+    gt[0, 2:] = gt[0, :2]  # a zero-size target: the floor of modeling.boxes, not -inf
+    deltas = utils.box_refinement(boxes, gt)
+    assert deltas.dtype == np.float32 and np.isfinite(deltas).all()
+    unit = np.ones(4, np.float32)
+    np.testing.assert_allclose(deltas, ops.convert_to_numpy(model_boxes.encode(boxes, gt, unit)), rtol=1e-6)
+    np.testing.assert_allclose(utils.apply_box_deltas(boxes[1:], deltas[1:]), gt[1:], rtol=1e-5, atol=1e-4)
+    # Public numpy behaviour kept: std_dev 1 and no clip of the log scale (decode clips at 4.135).
+    wild = np.array([[0.1, -0.2, 6.0, 5.0]], np.float32)
+    h, w = boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1]
+    out = utils.apply_box_deltas(boxes[:1], wild)[0]
+    np.testing.assert_allclose([out[2] - out[0], out[3] - out[1]], [h * np.exp(6.0), w * np.exp(5.0)], rtol=1e-5)
+    clipped = ops.convert_to_numpy(model_boxes.decode(boxes[:1], wild, unit))[0]
+    assert clipped[2] - clipped[0] < out[2] - out[0]

@@ -4,6 +4,9 @@ Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive; box area is (y2 - y1)
 """
 
 import numpy as np
+from keras import ops
+
+from mrcnn.modeling.boxes import decode, encode
 
 
 def _areas(boxes):
@@ -63,29 +66,30 @@ def non_max_suppression(boxes, scores, threshold):
     return np.array(keep, dtype=np.int32)
 
 
-def _centres(boxes):
-    heights = boxes[:, 2] - boxes[:, 0]
-    widths = boxes[:, 3] - boxes[:, 1]
-    return boxes[:, 0] + 0.5 * heights, boxes[:, 1] + 0.5 * widths, heights, widths
+_UNIT_STD = np.ones(4, np.float32)
 
 
 def box_refinement(box, gt_box):
     """Deltas that turn box into gt_box. box, gt_box: [N, (y1, x1, y2, x2)] -> [N, (dy, dx, log dh, log dw)].
 
-    dy, dx are centre shifts in units of the box height/width; dh, dw are log size ratios.
+    dy, dx are centre shifts in units of the box height/width; dh, dw are log size ratios. A numpy
+    face of mrcnn.modeling.boxes.encode (std_dev 1), so zero-size boxes give finite deltas (sizes
+    floored at 1e-8) instead of inf/nan.
     """
-    cy, cx, h, w = _centres(np.asarray(box, dtype=np.float32).reshape(-1, 4))
-    gy, gx, gh, gw = _centres(np.asarray(gt_box, dtype=np.float32).reshape(-1, 4))
-    return np.stack([(gy - cy) / h, (gx - cx) / w, np.log(gh / h), np.log(gw / w)], axis=1)
+    box = np.asarray(box, dtype=np.float32).reshape(-1, 4)
+    gt_box = np.asarray(gt_box, dtype=np.float32).reshape(-1, 4)
+    return ops.convert_to_numpy(encode(box, gt_box, _UNIT_STD))
 
 
 def apply_box_deltas(boxes, deltas):
-    """Apply [N, (dy, dx, log dh, log dw)] to boxes [N, (y1, x1, y2, x2)]; inverse of box_refinement."""
-    cy, cx, h, w = _centres(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    """Apply [N, (dy, dx, log dh, log dw)] to boxes [N, (y1, x1, y2, x2)]; inverse of box_refinement.
+
+    A numpy face of mrcnn.modeling.boxes.decode (std_dev 1) WITHOUT its log-scale clip, as
+    matterport's utils.apply_box_deltas: large log dh/dw are applied as given.
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     deltas = np.asarray(deltas, dtype=np.float32).reshape(-1, 4)
-    cy, cx = cy + deltas[:, 0] * h, cx + deltas[:, 1] * w
-    h, w = h * np.exp(deltas[:, 2]), w * np.exp(deltas[:, 3])
-    return np.stack([cy - 0.5 * h, cx - 0.5 * w, cy + 0.5 * h, cx + 0.5 * w], axis=1)
+    return ops.convert_to_numpy(decode(boxes, deltas, _UNIT_STD, max_log_scale=np.inf))
 
 
 def trim_zeros(x):
