@@ -57,11 +57,10 @@ CONDITIONS = (
     "box-regression layers zeroed so boxes are anchor-shaped, not degenerate, and their masks get pasted; batch 1 "
     "unless stated; median of the runs after warm-up; x ref against the reference measured just before each config"
 )
-# matterport's TF2 port, from the issue, as multiples of its machine's reference (209 ms).
-PEERS = {
-    "port R101": {"detect_512": 4.4, "detect_1024": 10.1, "train_all": 13.6, "train_heads": 11.1},
-    "port R50": {"detect_512": 4.7, "detect_1024": 8.7, "train_all": 12.4, "train_heads": 10.9},
-}
+# matterport's TF2 port (`--peer`): its measuring script, and which of our configs each of its models faces.
+PEER_DIR = REPO.parent / "shared" / "peers" / "matterport_tf2"
+PEER_MODELS = {"resnet101": ("port R101", ("r101", "r101-bf16")), "resnet50": ("port R50", ("r50", "r50-bf16"))}
+PEER_METRICS = ("detect_512", "detect_1024", "train_all", "train_heads")
 # (config, metric, limit in x ref, description)
 TARGETS = (
     ("r50", "detect_512", 2.6, "R50 detect() at 512 <= 2.6x ref"),
@@ -94,6 +93,7 @@ def make_config(name, size, batch=1):
         IMAGES_PER_GPU=batch,
         DETECTION_MIN_CONFIDENCE=0.0,
         DETECTION_MAX_INSTANCES=100,
+        DETECTION_PER_CLASS=True,  # every class of every ROI is a candidate: the 100 slots fill, as the peer's
         PRECISION=PRECISIONS[suffix],
     )
     if BODIES[body] is None:
@@ -126,6 +126,60 @@ def load_reference():
     from reference_ms import reference_ms
 
     return reference_ms
+
+
+def run_peer(python, backbones, train, log, script=None):
+    """Run the peer's measure.py with its own venv's `python`; returns its JSON result.
+
+    The peer needs TensorFlow 2.15 (PEER_DIR/setup.sh VENV builds that venv); it runs in its own
+    process, in this same invocation, so its figures and ours share the machine's state.
+    """
+    import json
+
+    script = Path(script or PEER_DIR / "measure.py")
+    if not Path(python).is_file():
+        raise BenchError(f"--peer {python}: no such interpreter; build it with {PEER_DIR / 'setup.sh'} VENV")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "peer.json"
+        command = [str(python), str(script), "--src", str(script.parent), "--backbones", *backbones, "--out", str(out)]
+        if not train:
+            command.append("--no-train")
+        log("peer: " + " ".join(command))
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0 or not out.is_file():
+            raise BenchError(f"the peer failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+        return json.loads(out.read_text())
+
+
+def peer_ratios(peer, reference_ms):
+    """{peer name: {metric: x ref}} from the peer's JSON, against the reference measured beside it."""
+    ratios = {}
+    for backbone, (label, _) in PEER_MODELS.items():
+        model = peer["models"].get(f"matterport_maskrcnn_{backbone}_fpn")
+        if model is None:
+            continue
+        values = {
+            "detect_512": model["inference"]["512"]["ms_median"],
+            "detect_1024": model["inference"]["800/1024"]["ms_median"],
+        }
+        for layers in TRAIN_LAYERS:
+            if f"train_{layers}" in model:
+                values[f"train_{layers}"] = model[f"train_{layers}"]["s_median"] * 1000.0
+        ratios[label] = {k: v / reference_ms for k, v in values.items()} | {"reference_ms": reference_ms}
+    return ratios
+
+
+def versus_peer(configs, peers):
+    """{our config: {metric: our x ref / the peer's x ref}} for each config with a measured peer (< 1: faster)."""
+    out = {}
+    for label, ours in PEER_MODELS.values():
+        for name in ours:
+            if label in peers and name in configs:
+                mine = headline(configs[name])
+                out[name] = {m: mine[m] / peers[label][m] for m in PEER_METRICS if m in mine and m in peers[label]} | {
+                    "peer": label
+                }
+    return out
 
 
 def bench_image(seed=0):
@@ -387,19 +441,20 @@ def markdown_table(result):
         row += [_cell(r.get("batch", {}).get(str(b))) for b in batches]
         row += [f"{r['peak_rss']['mb']:.0f}" if "peak_rss" in r else "-"]
         lines.append("| " + " | ".join(row) + " |")
-    lines += [
-        "",
-        "Peers (matterport TF2 port, figures from the issue, x ref):",
-        "",
-        "| peer | detect 512 | detect 1024 | train all | train heads |",
-        "|---|---|---|---|---|",
-    ]
-    for peer, values in result["peers"].items():
-        lines.append(
-            f"| {peer} | "
-            + " | ".join(f"{values[k]:.1f}x" for k in ("detect_512", "detect_1024", "train_all", "train_heads"))
-            + " |"
-        )
+    if result["peers"]:
+        lines += [
+            "",
+            "matterport TF2 port, measured in this run (x ref), and ours / the port's (< 1: we are faster):",
+            "",
+            "| | detect 512 | detect 1024 | train all | train heads |",
+            "|---|---|---|---|---|",
+        ]
+        rows = list(result["peers"].items()) + [
+            (f"{name} / {v['peer']}", v) for name, v in result.get("versus_peer", {}).items()
+        ]
+        for label, values in rows:
+            cells = [f"{values[m]:.2f}x" if m in values else "-" for m in PEER_METRICS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for check in result["targets"]:
         lines.append(f"| {check['target']} | {check['value_x_ref']:.2f}x | {'yes' if check['met'] else 'NO'} |")
@@ -425,6 +480,14 @@ def parse_args(argv=None):
         help="comma list of measured configs to profile stage by stage (default: %(default)s)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profiles")
+    parser.add_argument(
+        "--peer",
+        default=None,
+        metavar="PYTHON",
+        help="also measure matterport's TF2 port in this run, with this interpreter of its TF 2.15 venv "
+        f"(build it with {PEER_DIR / 'setup.sh'} VENV; then VENV/bin/python)",
+    )
+    parser.add_argument("--peer-no-train", action="store_true", help="time only the peer's detect()")
     parser.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rss-detects", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -512,6 +575,14 @@ def run(args, log=print):
             "reference_ms": ref,
             **measure.add_ratios(profile_detect(name, plan["train_size"], runs, args.warmup, image), ref),
         }
+    peers, peer_info = {}, None
+    if args.peer:
+        backbones = [b for b, (_, ours) in PEER_MODELS.items() if any(n in args.configs for n in ours)]
+        ref = reference()
+        log(f"peer: matterport TF2 port, {', '.join(backbones) or 'resnet101'} ...")
+        peer = run_peer(args.peer, backbones or ["resnet101"], not args.peer_no_train, log)
+        peers = peer_ratios(peer, ref)
+        peer_info = {k: peer.get(k) for k in ("peer", "port_rev", "tensorflow", "keras", "numpy", "settings")}
     spread = (max(refs) - min(refs)) / min(refs)
     result = {
         "reference_ms": measure.median(refs),
@@ -531,7 +602,9 @@ def run(args, log=print):
         "num_classes": NUM_CLASSES,
         "configs": configs,
         "profile": profile,
-        "peers": PEERS,
+        "peers": peers,
+        "peer_info": peer_info,
+        "versus_peer": versus_peer(configs, peers),
     }
     result["targets"] = check_targets(result["configs"])
     result["seconds"] = round(time.time() - started, 1)

@@ -82,7 +82,7 @@ def _result(bench):
         "sizes": [512],
         "batch_sizes": [1, 2],
         "train_size": 512,
-        "peers": bench.PEERS,
+        "peers": {},
         "configs": bench.measure.add_ratios(configs, ref=200.0),
     }
 
@@ -103,7 +103,7 @@ def test_ratios_targets_and_table(bench):
     row = "| r101 | 200 | 63.0 | 500 (2.50x) | 510 (2.55x) | 10 / 400 / 90 (100) | 2000 (10.00x) | 1000 (5.00x) |"
     assert row in table
     assert "| mobile | - | 3.0 | 120 (0.60x) | - | 5 / 60 / 55 |" in table and "| 900 |" in table
-    assert "| port R101 | 4.4x | 10.1x | 13.6x | 11.1x |" in table
+    assert "port" not in table  # peers appear only when measured in the same run (--peer)
 
 
 def test_write_json_is_atomic(bench, tmp_path):
@@ -125,7 +125,7 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     if done.returncode == 2 and "reference_ms.py" in done.stderr:
         pytest.skip(done.stderr.strip())
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "| mobile |" in done.stdout and "port R101" in done.stdout
+    assert "| mobile |" in done.stdout and "port R101" not in done.stdout  # no --peer: no peer figures
     result = json.loads(out.read_text())
     assert isinstance(result["reference_ms"], float) and result["reference_ms"] > 0
     assert result["reference_ms_all"] == [result["reference_ms"]] and isinstance(result["warnings"], list)
@@ -161,5 +161,33 @@ def test_quick_run_writes_the_documented_json(tmp_path):
     stages = result["profile"]["mobile"]["stages"]
     assert stages[0]["stage"].startswith("mold") and stages[-1]["stage"].startswith("unmold")
     assert all(isinstance(s["ms"], float) and isinstance(s["x_ref"], float) for s in stages)
-    assert set(result["peers"]) == {"port R101", "port R50"} and isinstance(result["targets"], list)
+    assert result["peers"] == {} and result["versus_peer"] == {} and isinstance(result["targets"], list)
     assert result["table"].startswith("| config |")
+
+
+def test_peer_figures_are_ratios_to_the_same_run_reference(bench, tmp_path):
+    """run_peer runs the peer's script with its interpreter; the ratios use the reference measured beside it."""
+    import json
+    import sys
+
+    fake = tmp_path / "measure.py"
+    model = {
+        "inference": {"512": {"ms_median": 1000.0}, "800/1024": {"ms_median": 2000.0}},
+        "train_all": {"s_median": 3.0},
+    }
+    fake.write_text(
+        "import json, sys\n"
+        "out = sys.argv[sys.argv.index('--out') + 1]\n"
+        f"json.dump({{'models': {{'matterport_maskrcnn_resnet101_fpn': {json.dumps(model)}}}}}, open(out, 'w'))\n"
+    )
+    peer = bench.run_peer(sys.executable, ["resnet101"], True, log=lambda text: None, script=fake)
+    peers = bench.peer_ratios(peer, reference_ms=200.0)
+    assert peers["port R101"]["detect_512"] == pytest.approx(5.0) and peers["port R101"]["train_all"] == 15.0
+    configs = {"r101": {"detect": {"512": {"x_ref": 2.5}}, "train_step": {"all": {"x_ref": 10.0}}}}
+    versus = bench.versus_peer(configs, peers)
+    assert versus["r101"]["detect_512"] == pytest.approx(0.5) and versus["r101"]["train_all"] == pytest.approx(2 / 3)
+    result = {**_result(bench), "peers": peers, "versus_peer": versus, "targets": []}
+    table = bench.markdown_table(result)
+    assert "| port R101 | 5.00x | 10.00x | 15.00x | - |" in table and "| r101 / port R101 | 0.50x |" in table
+    with pytest.raises(bench.BenchError, match="no such interpreter"):
+        bench.run_peer(tmp_path / "nope", ["resnet101"], True, log=lambda text: None)
