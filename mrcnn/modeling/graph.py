@@ -143,19 +143,19 @@ def build_training_graph(config, seed=None):
     logits, _, deltas = _box_branch(config, rois, image, pyramid)
     mask_logits = _mask_branch(config, rois[:, : targets.positive_slots], image, pyramid)
     outputs = LossLayer(name="losses")(
-        [
-            rpn_match,
-            rpn_target_deltas,
-            rpn_logits,
-            rpn_deltas,
-            class_ids,
-            target_deltas,
-            target_masks,
-            valid,
-            logits,
-            deltas,
-            mask_logits,
-        ]
+        dict(
+            rpn_match=rpn_match,
+            rpn_target_deltas=rpn_target_deltas,
+            rpn_logits=rpn_logits,
+            rpn_deltas=rpn_deltas,
+            class_ids=class_ids,
+            target_deltas=target_deltas,
+            target_masks=target_masks,
+            valid=valid,
+            logits=logits,
+            deltas=deltas,
+            mask_logits=mask_logits,
+        )
     )
     model = TrainingModel(
         inputs=inputs,

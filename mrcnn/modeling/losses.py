@@ -69,27 +69,19 @@ LOSS_NAMES = ("rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox
 
 @keras.saving.register_keras_serializable(package="mrcnn")
 class LossLayer(keras.layers.Layer):
-    """Inputs: the targets and predictions, in the order of `call`; output {loss name: scalar}."""
+    """Input: a dict of the targets and predictions, keyed by the loss functions' argument names.
+
+    Output {loss name: scalar}.
+    """
 
     def call(self, inputs):
-        (
-            rpn_match,
-            rpn_target_deltas,
-            rpn_logits,
-            rpn_deltas,
-            class_ids,
-            target_deltas,
-            target_masks,
-            valid,
-            logits,
-            deltas,
-            mask_logits,
-        ) = inputs
-        positives = mask_logits.shape[1]
+        t = inputs
+        class_ids = t["class_ids"]
+        positives = t["mask_logits"].shape[1]
         return {
-            "rpn_class_loss": rpn_class_loss(rpn_match, rpn_logits),
-            "rpn_bbox_loss": rpn_bbox_loss(rpn_match, rpn_target_deltas, rpn_deltas),
-            "mrcnn_class_loss": mrcnn_class_loss(class_ids, logits, valid),
-            "mrcnn_bbox_loss": mrcnn_bbox_loss(class_ids, target_deltas, deltas),
-            "mrcnn_mask_loss": mrcnn_mask_loss(class_ids[:, :positives], target_masks, mask_logits),
+            "rpn_class_loss": rpn_class_loss(t["rpn_match"], t["rpn_logits"]),
+            "rpn_bbox_loss": rpn_bbox_loss(t["rpn_match"], t["rpn_target_deltas"], t["rpn_deltas"]),
+            "mrcnn_class_loss": mrcnn_class_loss(class_ids, t["logits"], t["valid"]),
+            "mrcnn_bbox_loss": mrcnn_bbox_loss(class_ids, t["target_deltas"], t["deltas"]),
+            "mrcnn_mask_loss": mrcnn_mask_loss(class_ids[:, :positives], t["target_masks"], t["mask_logits"]),
         }
