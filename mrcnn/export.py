@@ -115,7 +115,7 @@ def interpolation_matrices(count, start, stop, size):
     """Bilinear weights [N, count, size] spreading `size` mask cells over [start, stop) pixels.
 
     start, stop: [N] float pixels; pixels outside [floor(start), ceil(stop)) get zero rows
-    (mold.paste_masks' rule).
+    (mrcnn.data.masks.paste_masks' rule).
     """
     pixels = _row(ops.cast(ops.arange(count), "float32"))
     start, stop = _column(start), _column(stop)

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mrcnn.data.images import rgb_array
 from mrcnn.data.masks import extract_bboxes
 from mrcnn.engine.atomic import atomic_path
 from mrcnn.inference.results import instance_count
@@ -48,16 +49,16 @@ def apply_mask(image, mask, color, alpha=0.5):
 
 
 def _as_rgb_uint8(image):
-    """image: [H, W] or [H, W, 3|4] any dtype -> new [H, W, 3] uint8 (values clipped to 0..255)."""
+    """image: [H, W] or [H, W, 3|4] any dtype -> new [H, W, 3] uint8 (values clipped to 0..255).
+
+    Gray and RGBA follow the image decoder's policy (mrcnn.data.images.rgb_array: alpha on white).
+    """
     image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"image must be [H, W, 3] (or [H, W] / [H, W, 4]), got shape {image.shape}")
-    image = image[:, :, :3]
     if image.dtype != np.uint8:
         image = np.clip(np.rint(image.astype(np.float32)), 0, 255).astype(np.uint8)
-    return np.array(image, dtype=np.uint8, copy=True)
+    return np.array(rgb_array(image), dtype=np.uint8, copy=True)
 
 
 def _blend_masks(image, masks, colors, alpha):

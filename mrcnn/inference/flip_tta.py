@@ -38,7 +38,7 @@ def mask_overlaps(plain, mirrored):
     overlaps = box_overlaps(plain, mirrored)
     height, width = plain["masks"].shape[:2]
     for i, j in zip(*np.nonzero(overlaps)):
-        # Masks may reach one pixel past their rounded rois (mold.paste_masks).
+        # Masks may reach one pixel past their rounded rois (mrcnn.data.masks.paste_masks).
         y1, x1 = np.maximum(np.minimum(plain["rois"][i, :2], mirrored["rois"][j, :2]) - 1, 0)
         y2, x2 = np.minimum(np.maximum(plain["rois"][i, 2:], mirrored["rois"][j, 2:]) + 1, (height, width))
         overlaps[i, j] = compute_overlaps_masks(
