@@ -15,15 +15,34 @@ from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
 from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator
+from mrcnn.data.matterport_batches import build_rpn_targets, data_generator, load_image_gt  # noqa: F401 (matterport's)
 from mrcnn.engine import distribute, training
 from mrcnn.inference import flip_tta, mold
+from mrcnn.inference.mold import compose_image_meta, mold_image, parse_image_meta, unmold_image  # noqa: F401
 from mrcnn.modeling import graph
+from mrcnn.modeling.anchors import compute_backbone_shapes  # noqa: F401 (matterport's mrcnn.model name)
 from mrcnn.weights import h5 as weights_io
 from mrcnn.weights import matterport
 
 MODES = ("training", "inference")
 # matterport's checkpoint path: <model_dir>/<name><YYYYmmddTHHMM>/mask_rcnn_<name>_<epoch:04d>.h5
 CHECKPOINT_PATTERN = re.compile(r".*[/\\][\w-]+(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})[/\\]mask_rcnn_[\w-]+(\d{4})\.h5$")
+
+
+def log(text, array=None):
+    """Print `text`, and for a numpy array its shape, min, max and dtype (matterport's notebook helper)."""
+    if array is not None:
+        array = np.asarray(array)
+        extent = f"min: {array.min():10.5f}  max: {array.max():10.5f}" if array.size else "min: empty  max: empty"
+        text = f"{text:25s}shape: {str(array.shape):20s}  {extent}  {array.dtype}"
+    print(text)
+
+
+class BatchNorm(keras.layers.BatchNormalization):
+    """matterport's BatchNorm: keras BatchNormalization whose `training` argument is passed as given."""
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=training)
 
 
 def find_last_checkpoint(model_dir, name):

@@ -5,7 +5,7 @@ import pytest
 from tiny import TinyConfig, shapes
 
 from mrcnn.data.copy_paste import CopyPaste
-from mrcnn.data.generator import DataGenerator, load_image_gt
+from mrcnn.data.generator import DataGenerator, load_example
 
 
 def _square(size, y1, x1, y2, x2):
@@ -93,8 +93,8 @@ def test_config_switches_it_on_and_validates():
 
 def test_training_examples_gain_instances_from_other_images():
     data, config = shapes(count=3), TinyConfig(USE_MINI_MASK=False)
-    plain = load_image_gt(data, config, 0, rng=np.random.default_rng(0))
-    pasted = load_image_gt(data, config, 0, rng=np.random.default_rng(0), copy_paste=CopyPaste(1.0))
+    plain = load_example(data, config, 0, rng=np.random.default_rng(0))
+    pasted = load_example(data, config, 0, rng=np.random.default_rng(0), copy_paste=CopyPaste(1.0))
     assert len(pasted[1]) > len(plain[1])
     for box, mask in zip(pasted[2], pasted[3]):  # boxes are recomputed from the occluded masks
         ys, xs = np.nonzero(mask)

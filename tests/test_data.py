@@ -5,7 +5,7 @@ import pytest
 from tiny import TinyConfig, shapes
 
 from mrcnn.data import augment
-from mrcnn.data.generator import AnnotationError, DataGenerator, load_image_gt
+from mrcnn.data.generator import AnnotationError, DataGenerator, load_example
 
 
 def test_batch_contract():
@@ -51,8 +51,8 @@ def test_augmentation_keeps_masks_aligned():
     data = shapes(count=1)
     flip = augment.Fliplr(p=1.0)
     rng = np.random.default_rng(0)
-    image, ids, boxes, masks = load_image_gt(data, TinyConfig(USE_MINI_MASK=False), 0, augment.as_augmenter(flip), rng)
-    plain_image, _, plain_boxes, _ = load_image_gt(data, TinyConfig(USE_MINI_MASK=False), 0)
+    image, ids, boxes, masks = load_example(data, TinyConfig(USE_MINI_MASK=False), 0, augment.as_augmenter(flip), rng)
+    plain_image, _, plain_boxes, _ = load_example(data, TinyConfig(USE_MINI_MASK=False), 0)
     np.testing.assert_array_equal(image, plain_image[:, ::-1])
     np.testing.assert_allclose(boxes[:, [1, 3]], 128 - plain_boxes[:, [3, 1]])
 
@@ -82,14 +82,14 @@ class BrokenMasks:
 def test_malformed_annotations_get_clear_errors(masks, class_ids, message):
     broken = BrokenMasks(shapes(count=1), masks, class_ids)
     with pytest.raises(AnnotationError, match=message):
-        load_image_gt(broken, TinyConfig(), 0)
+        load_example(broken, TinyConfig(), 0)
 
 
 def test_empty_masks_are_dropped_not_fatal():
     masks = np.zeros((128, 128, 2), bool)
     masks[10:20, 10:30, 1] = True
     broken = BrokenMasks(shapes(count=1), masks, np.array([1, 2]))
-    _, ids, boxes, _ = load_image_gt(broken, TinyConfig(), 0)
+    _, ids, boxes, _ = load_example(broken, TinyConfig(), 0)
     assert ids.tolist() == [2] and boxes.tolist() == [[10, 10, 20, 30]]
 
 

@@ -48,7 +48,7 @@ def _load_resized(dataset, config, image_id, augmenter, rng):
     return image, resize_mask(masks, scale, padding, crop), class_ids, window
 
 
-def load_image_gt(dataset, config, image_id, augmenter=None, rng=None, copy_paste=None):
+def load_example(dataset, config, image_id, augmenter=None, rng=None, copy_paste=None):
     """One training example: (image uint8 [H, W, 3], class_ids [N], boxes [N, 4] pixels, masks).
 
     masks are [N, h, w] bool: mini masks over the boxes, or full-image masks. Instances whose
@@ -136,7 +136,7 @@ class DataGenerator(keras.utils.PyDataset):
     def example(self, image_id, rng):
         source = self.dataset.image_info[image_id]["source"]
         plain = source in self.no_augmentation_sources
-        example = load_image_gt(
+        example = load_example(
             self.dataset,
             self.config,
             image_id,

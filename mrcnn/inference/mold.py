@@ -136,3 +136,13 @@ def parse_image_meta(meta):
         "scale": meta[:, 11],
         "active_class_ids": meta[:, 12:].astype(np.int32),
     }
+
+
+def mold_image(images, config):
+    """matterport's molding: float32 pixels minus config.MEAN_PIXEL (the model itself takes raw RGB)."""
+    return np.asarray(images).astype(np.float32) - np.asarray(config.MEAN_PIXEL, np.float32)
+
+
+def unmold_image(normalized_images, config):
+    """Inverse of mold_image: add config.MEAN_PIXEL back, as uint8."""
+    return (np.asarray(normalized_images) + np.asarray(config.MEAN_PIXEL, np.float32)).astype(np.uint8)

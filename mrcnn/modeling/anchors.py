@@ -1,6 +1,9 @@
 """Pyramid anchors, generated in-graph from the feature-map shapes (no anchors input)."""
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -62,3 +65,53 @@ class PyramidAnchors(keras.layers.Layer):
             "octaves": self.octaves,
             "anchor_stride": self.anchor_stride,
         }
+
+
+def compute_backbone_shapes(config, image_shape):
+    """[levels, (rows, columns)] of the feature maps at config.BACKBONE_STRIDES: ceil(image side / stride)."""
+    if callable(config.BACKBONE):
+        return np.array(config.COMPUTE_BACKBONE_SHAPE(image_shape))
+    return np.array([[math.ceil(image_shape[0] / s), math.ceil(image_shape[1] / s)] for s in config.BACKBONE_STRIDES])
+
+
+def model_anchors(config, image_shape):
+    """The anchors the model uses (PyramidAnchors' grid) for one image shape, in pixels: numpy [A, 4]."""
+    shapes = compute_backbone_shapes(config, image_shape)
+    levels = [
+        level_anchors(
+            int(h), int(w), stride, scale, config.RPN_ANCHOR_RATIOS, config.RPN_ANCHOR_OCTAVES, config.RPN_ANCHOR_STRIDE
+        )
+        for (h, w), stride, scale in zip(shapes, config.BACKBONE_STRIDES, config.RPN_ANCHOR_SCALES)
+    ]
+    return np.concatenate([ops.convert_to_numpy(a) for a in levels]).astype(np.float32)
+
+
+def generate_anchors(scales, ratios, shape, feature_stride, anchor_stride):
+    """matterport's numpy anchors of one level in pixels: [rows * columns * len(scales) * len(ratios), 4].
+
+    Unlike the model's grid (level_anchors: centres at (i + 0.5) * stride), matterport centres its
+    anchors at i * feature_stride for i = 0, anchor_stride, 2 * anchor_stride, ...; this function keeps
+    matterport's convention so that code computing matterport's anchors gets matterport's numbers.
+    Order: (row, column, ratio-major over scales), as matterport's.
+    """
+    scales, ratios = np.meshgrid(np.asarray(scales, float), np.asarray(ratios, float))
+    scales, ratios = scales.ravel(), ratios.ravel()
+    heights = scales / np.sqrt(ratios)
+    widths = scales * np.sqrt(ratios)
+    centre_y = np.arange(0, shape[0], anchor_stride) * feature_stride
+    centre_x = np.arange(0, shape[1], anchor_stride) * feature_stride
+    centre_x, centre_y = np.meshgrid(centre_x, centre_y)
+    centres = np.stack([centre_y.ravel(), centre_x.ravel()], axis=1)[:, None, :]
+    sizes = np.stack([heights, widths], axis=1)[None]
+    boxes = np.concatenate([centres - 0.5 * sizes, centres + 0.5 * sizes], axis=2)
+    return boxes.reshape(-1, 4)
+
+
+def generate_pyramid_anchors(scales, ratios, feature_shapes, feature_strides, anchor_stride):
+    """generate_anchors for each level (one scale per level), concatenated: [A, 4] pixels, matterport's centres."""
+    return np.concatenate(
+        [
+            generate_anchors(scale, ratios, shape, stride, anchor_stride)
+            for scale, shape, stride in zip(scales, feature_shapes, feature_strides)
+        ]
+    )
