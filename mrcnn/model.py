@@ -1,5 +1,7 @@
 """`MaskRCNN`: matterport's facade (train, detect, load_weights, find_last, ...) over Keras 3 graphs."""
 
+import collections
+import copy
 import datetime
 import json
 import os
@@ -20,7 +22,7 @@ from mrcnn.engine import distribute, training
 from mrcnn.inference import flip_tta, mold
 from mrcnn.inference.mold import compose_image_meta, mold_image, parse_image_meta, unmold_image  # noqa: F401
 from mrcnn.modeling import graph
-from mrcnn.modeling.anchors import compute_backbone_shapes  # noqa: F401 (matterport's mrcnn.model name)
+from mrcnn.modeling.anchors import compute_backbone_shapes, model_anchors  # noqa: F401 (matterport name)
 from mrcnn.weights import h5 as weights_io
 from mrcnn.weights import matterport
 
@@ -176,11 +178,33 @@ class MaskRCNN:
 
     # ---- training ----------------------------------------------------------------------------
 
-    def set_trainable(self, layer_regex, verbose=0):
-        names = training.set_trainable(self.keras_model, layer_regex, self.config.TRAIN_BN)
+    def set_trainable(self, layer_regex, keras_model=None, indent=0, verbose=1):
+        """Make the layers whose names match layer_regex trainable, the others frozen; returns their names.
+
+        keras_model defaults to self.keras_model; indent only shifts the printed list (matterport's signature).
+        """
+        names = training.set_trainable(keras_model or self.keras_model, layer_regex, self.config.TRAIN_BN)
         if verbose:
-            print(f"{len(names)} trainable layers: {', '.join(names)}")
+            print(" " * indent + f"{len(names)} trainable layers: {', '.join(names)}")
         return names
+
+    def find_trainable_layer(self, layer):
+        """The layer holding the weights: the wrapped layer of a TimeDistributed wrapper, else the layer."""
+        while isinstance(layer, keras.layers.TimeDistributed):
+            layer = layer.layer
+        return layer
+
+    def compile(self, learning_rate, momentum):
+        """Compile the training model with the config's optimizer at this learning rate and momentum."""
+        if self.mode != "training":
+            raise ValueError("compile() needs a model created with mode='training'")
+        config = copy.copy(self.config)
+        config.LEARNING_MOMENTUM = momentum
+        with distribute.strategy_scope(self.strategy):
+            self.keras_model.compile(
+                optimizer=training.make_optimizer(config, learning_rate, self.strategy),
+                jit_compile=bool(self.config.JIT_COMPILE),
+            )
 
     def get_trainable_layers(self):
         return [layer for layer in weights_io.weight_layers(self.keras_model).values() if layer.trainable]
@@ -213,7 +237,7 @@ class MaskRCNN:
 
             augmentation = preset(self.config.AUGMENTATION)
         self.class_names = list(train_dataset.class_names)
-        self.set_trainable(training.layers_pattern(layers, self.backbone))
+        self.set_trainable(training.layers_pattern(layers, self.backbone), verbose=0)
         with distribute.strategy_scope(self.strategy):
             self.keras_model.compile(
                 optimizer=self._optimizer(learning_rate), jit_compile=bool(self.config.JIT_COMPILE)
@@ -298,6 +322,61 @@ class MaskRCNN:
             mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
             for i in range(len(images))
         ]
+
+    def get_anchors(self, image_shape):
+        """The model's anchors for image_shape, normalised [A, (y1, x1, y2, x2)]; self.anchors keeps them in pixels."""
+        self.anchors = model_anchors(self.config, image_shape)
+        height, width = image_shape[:2]
+        return self.anchors / np.array([height, width, height, width], np.float32)
+
+    def detect_molded(self, molded_images, image_metas, verbose=0):
+        """detect() on images already molded with mold_image (MEAN_PIXEL subtracted) and their image_metas."""
+        if self.mode != "inference":
+            raise ValueError("detect_molded() needs a model created with mode='inference'")
+        raw = np.asarray(molded_images, np.float32) + np.asarray(self.config.MEAN_PIXEL, np.float32)
+        meta = parse_image_meta(image_metas)
+        detections, masks = self.keras_model.predict_on_batch(raw)
+        results = [
+            mold.unmold_detections(
+                detections[i],
+                masks[i],
+                meta["original_image_shape"][i],
+                raw.shape[1:],
+                meta["window"][i],
+                meta["scale"][i],
+            )
+            for i in range(len(raw))
+        ]
+        if verbose:
+            print(f"Processed {len(raw)} molded image(s): {[len(r['class_ids']) for r in results]} detections")
+        return results
+
+    def unmold_detections(self, detections, mrcnn_mask, original_image_shape, image_shape, window):
+        """One image's network output → matterport's tuple (boxes, class_ids, scores, masks [H, W, N]).
+
+        mrcnn_mask is this model's [n, h, w] output or matterport's [D, h, w, classes] (the class's channel is used).
+        """
+        mrcnn_mask = np.asarray(mrcnn_mask)
+        if mrcnn_mask.ndim == 4:
+            class_ids = np.asarray(detections)[: len(mrcnn_mask), 4].astype(int)
+            mrcnn_mask = mrcnn_mask[np.arange(len(mrcnn_mask)), :, :, class_ids]
+        scale = (window[2] - window[0]) / original_image_shape[0]
+        r = mold.unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window, scale)
+        return r["rois"], r["class_ids"], r["scores"], r["masks"]
+
+    def run_graph(self, images, outputs, image_metas=None):
+        """Run the inference graph on images and return OrderedDict {name: numpy array} of the requested outputs.
+
+        outputs: (name, tensor) pairs, each tensor a layer output of self.keras_model (e.g.
+        model.keras_model.get_layer("rpn_class").output) or a layer name. image_metas is accepted for
+        matterport's signature: the model molds the images itself.
+        """
+        tensors = [self.keras_model.get_layer(t).output if isinstance(t, str) else t for _, t in outputs]
+        probe = keras.Model(self.keras_model.inputs, tensors)
+        molded = self.mold_inputs(images)[0]
+        values = probe.predict_on_batch(molded)
+        values = values if isinstance(values, (list, tuple)) else [values]
+        return collections.OrderedDict((name, np.asarray(v)) for (name, _), v in zip(outputs, values))
 
     def _detect_batch(self, images, verbose):
         started = time.perf_counter()
