@@ -22,6 +22,9 @@ from mrcnn.data.images import read_image
 from mrcnn.data.masks import expand_mask, extract_bboxes, minimize_mask, unmold_mask
 from mrcnn.data.resize import resize, resize_image, resize_mask
 from mrcnn.evaluation.metrics import compute_ap, compute_ap_range, compute_matches, compute_recall
+from mrcnn.modeling.anchors import generate_anchors, generate_pyramid_anchors
+from mrcnn.modeling.slicing import batch_slice
+from mrcnn.weights.download import download_trained_weights
 
 __all__ = [
     "Dataset",
@@ -47,4 +50,8 @@ __all__ = [
     "compute_ap",
     "compute_ap_range",
     "compute_recall",
+    "generate_anchors",
+    "generate_pyramid_anchors",
+    "batch_slice",
+    "download_trained_weights",
 ]
