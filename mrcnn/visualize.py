@@ -414,3 +414,170 @@ def plot_history(
         with atomic_path(path) as temp:
             fig.savefig(temp, dpi=80, format="png")
     return fig
+
+
+# ---- matterport's inspection helpers (notebooks) -------------------------------------------------
+
+
+def draw_box(image, box, color):
+    """Draw a 1-pixel box outline (y1, x1, y2, x2; y2/x2 exclusive) of `color` into image in place; returns it."""
+    y1, x1, y2, x2 = (int(v) for v in box)
+    y2, x2 = max(y1, min(y2, image.shape[0]) - 1), max(x1, min(x2, image.shape[1]) - 1)
+    image[y1, x1 : x2 + 1] = color
+    image[y2, x1 : x2 + 1] = color
+    image[y1 : y2 + 1, x1] = color
+    image[y1 : y2 + 1, x2] = color
+    return image
+
+
+def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None, visibilities=None, title="", ax=None):
+    """matplotlib view of boxes (dashed), their refinements (solid, joined to the box), masks and captions.
+
+    visibilities: per box 0 (skip), 1 (faint) or 2 (bold, the default). Returns the axes.
+    """
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    shown = boxes if boxes is not None else refined_boxes
+    count = 0 if shown is None else len(shown)
+    if ax is None:
+        _, ax = plt.subplots(1, figsize=(12, 12))
+    colors = random_colors(count)
+    rgb = _as_rgb_uint8(image)
+    ax.set_ylim(rgb.shape[0] + 10, -10)
+    ax.set_xlim(-10, rgb.shape[1] + 10)
+    ax.axis("off")
+    ax.set_title(title)
+    visibilities = [2] * count if visibilities is None else list(visibilities)
+    for i in range(count):
+        if not visibilities[i]:
+            continue
+        alpha, width = (1.0, 2) if visibilities[i] == 2 else (0.3, 1)
+        if boxes is not None:
+            y1, x1, y2, x2 = boxes[i]
+            ax.add_patch(
+                Rectangle(
+                    (x1, y1),
+                    x2 - x1,
+                    y2 - y1,
+                    linewidth=width,
+                    alpha=alpha,
+                    linestyle="dashed",
+                    edgecolor=colors[i],
+                    facecolor="none",
+                )
+            )
+        if refined_boxes is not None:
+            ry1, rx1, ry2, rx2 = refined_boxes[i]
+            ax.add_patch(
+                Rectangle((rx1, ry1), rx2 - rx1, ry2 - ry1, linewidth=2, edgecolor=colors[i], facecolor="none")
+            )
+            if boxes is not None:
+                ax.add_line(Line2D([x1, rx1], [y1, ry1], color=colors[i]))
+        if captions is not None:
+            y, x = (refined_boxes if refined_boxes is not None else boxes)[i][:2]
+            ax.text(x, y, captions[i], size=11, color="w", backgroundcolor="none")
+        if masks is not None:
+            rgb = apply_mask(rgb, np.asarray(masks)[:, :, i], colors[i])
+            _contours(ax, np.asarray(masks)[:, :, i], colors[i])
+    ax.imshow(rgb)
+    return ax
+
+
+def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10):
+    """Show up to `limit` random ROIs with their refinements and class names; prints the ROI counts."""
+    class_ids = np.asarray(class_ids)
+    chosen = np.random.choice(len(rois), min(limit, len(rois)), replace=False) if len(rois) else np.zeros(0, int)
+    visibilities = [2 if class_ids[i] else 1 for i in chosen]
+    captions = [class_names[class_ids[i]] if class_ids[i] else "" for i in chosen]
+    masks = None if mask is None or np.ndim(mask) != 3 else np.asarray(mask)[:, :, chosen]
+    ax = draw_boxes(
+        image,
+        np.asarray(rois)[chosen],
+        np.asarray(refined_rois)[chosen],
+        masks,
+        captions,
+        visibilities,
+        title=f"ROIs after refinement: {len(chosen)} shown of {len(rois)}",
+    )
+    positives = int((class_ids > 0).sum())
+    print(f"Positive ROIs: {positives}, negative ROIs: {len(class_ids) - positives}")
+    return ax
+
+
+def display_table(table):
+    """Render rows (lists of cells) as an HTML table; shown in IPython when available. Returns the HTML."""
+    rows = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in table)
+    html = f"<table>{rows}</table>"
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        return html
+    display(HTML(html))
+    return html
+
+
+def display_weight_stats(model):
+    """Table of each weight's name, shape, min, max and std (a MaskRCNN or a keras.Model). Returns the rows."""
+    keras_model = getattr(model, "keras_model", model)
+    table = [["WEIGHT NAME", "SHAPE", "MIN", "MAX", "STD"]]
+    for variable in keras_model.weights:
+        values = np.asarray(variable)
+        stats = (
+            [f"{values.min():+9.4f}", f"{values.max():+10.4f}", f"{values.std():+9.4f}"] if values.size else [""] * 3
+        )
+        table.append([variable.path, str(values.shape)] + stats)
+    display_table(table)
+    return table
+
+
+def display_differences(
+    image,
+    gt_box,
+    gt_class_id,
+    gt_mask,
+    pred_box,
+    pred_class_id,
+    pred_score,
+    pred_mask,
+    class_names,
+    title="",
+    ax=None,
+    show_mask=True,
+    show_box=True,
+    iou_threshold=0.5,
+    score_threshold=0.5,
+):
+    """Ground truth (green) and predictions (red) on one image, each prediction captioned "score / IoU"."""
+    from mrcnn.evaluation.metrics import compute_matches
+
+    gt_match, pred_match, overlaps = compute_matches(
+        gt_box,
+        gt_class_id,
+        gt_mask,
+        pred_box,
+        pred_class_id,
+        pred_score,
+        pred_mask,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+    )
+    gt_count, pred_count = len(gt_class_id), len(pred_class_id)
+    colors = [(0, 1, 0, 0.8)] * gt_count + [(1, 0, 0, 1)] * pred_count
+    best_iou = [overlaps[i].max() if overlaps.shape[1] else 0.0 for i in range(pred_count)]
+    captions = [""] * gt_count + [f"{pred_score[i]:.2f} / {best_iou[i]:.2f}" for i in range(pred_count)]
+    return display_instances(
+        image,
+        np.concatenate([np.reshape(gt_box, (-1, 4)), np.reshape(pred_box, (-1, 4))]),
+        np.concatenate([gt_mask, pred_mask], axis=-1),
+        np.concatenate([gt_class_id, pred_class_id]),
+        class_names,
+        np.concatenate([np.zeros(gt_count), pred_score]),
+        title=title or "Ground Truth and Detections\nGT=green, pred=red, captions: score/IoU",
+        ax=ax,
+        show_mask=show_mask,
+        show_bbox=show_box,
+        colors=colors,
+        captions=captions,
+    )

@@ -1,0 +1,77 @@
+"""matterport's samples/coco/inspect_data.ipynb and balloon/inspect_balloon_data.ipynb calls on tiny shapes data."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+
+from mrcnn import model as modellib  # noqa: E402
+from mrcnn import utils, visualize  # noqa: E402
+from mrcnn.model import log  # noqa: E402
+from tests.tiny import TinyConfig, TinyInferenceConfig, shapes  # noqa: E402
+
+
+def test_inspect_data_cells_run_in_notebook_order(capsys):
+    config, data = TinyConfig(), shapes(2)
+    image_id = data.image_ids[0]
+    image, image_meta, class_ids, bbox, mask = modellib.load_image_gt(data, config, image_id, use_mini_mask=False)
+    log("image", image)
+    log("mask", mask)
+    log("bbox", bbox)
+    visualize.display_instances(image, bbox, mask, class_ids, data.class_names)
+    # Mini masks round-trip through expand_mask
+    _, _, _, mini_bbox, mini_mask = modellib.load_image_gt(data, config, image_id, augment=True, use_mini_mask=True)
+    expanded = utils.expand_mask(mini_bbox, mini_mask, image.shape)
+    assert expanded.shape == mask.shape
+    # Anchors: pixel anchors of each level, as the notebook counts them
+    backbone_shapes = modellib.compute_backbone_shapes(config, config.IMAGE_SHAPE)
+    anchors = utils.generate_pyramid_anchors(
+        config.RPN_ANCHOR_SCALES,
+        config.RPN_ANCHOR_RATIOS,
+        backbone_shapes,
+        config.BACKBONE_STRIDES,
+        config.RPN_ANCHOR_STRIDE,
+    )
+    assert len(anchors) == sum(h * w for h, w in backbone_shapes) * len(config.RPN_ANCHOR_RATIOS)
+    # Data generator and the RPN targets it yields
+    inputs, _ = next(modellib.data_generator(data, config, shuffle=True, batch_size=config.BATCH_SIZE))
+    rpn_match, rpn_bbox = inputs[2], inputs[3]
+    positive = np.flatnonzero(rpn_match[0, :, 0] == 1)
+    assert len(positive) and not rpn_bbox[0, len(positive) :].any()
+    sample_image = modellib.unmold_image(inputs[0][0], config)
+    assert sample_image.dtype == np.uint8 and sample_image.shape == (128, 128, 3)
+    model_anchors = modellib.MaskRCNN("inference", TinyInferenceConfig(), "unused").get_anchors(config.IMAGE_SHAPE)
+    refined = utils.apply_box_deltas(
+        model_anchors[positive] * 128, rpn_bbox[0, : len(positive)] * config.RPN_BBOX_STD_DEV
+    )
+    ax = visualize.draw_boxes(sample_image, boxes=model_anchors[positive] * 128, refined_boxes=refined)
+    assert len(ax.patches) == 2 * len(positive)
+    assert "shape: (128, 128, 3)" in capsys.readouterr().out
+
+
+def test_draw_box_draws_the_outline_in_place():
+    image = np.zeros((10, 10, 3), np.uint8)
+    out = visualize.draw_box(image, (2, 3, 6, 8), (255, 0, 0))
+    assert out is image and (image[2, 3:8, 0] == 255).all() and (image[5, 3:8, 0] == 255).all()
+    assert image[3:5, 4:7].sum() == 0 and image[:2].sum() == 0
+
+
+def test_draw_rois_display_table_weight_stats_and_differences(capsys):
+    image = np.zeros((32, 32, 3), np.uint8)
+    rois = np.array([[2, 2, 10, 10], [12, 12, 20, 20]])
+    ax = visualize.draw_rois(image, rois, rois + 1, None, np.array([1, 0]), ["bg", "a"], limit=2)
+    assert len(ax.patches) == 4 and "Positive ROIs: 1, negative ROIs: 1" in capsys.readouterr().out
+    html = visualize.display_table([["a", 1], ["b", 2]])
+    assert html.count("<tr>") == 2 and "<td>b</td>" in html
+    import keras
+
+    tiny = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    rows = visualize.display_weight_stats(tiny)
+    assert rows[0][0] == "WEIGHT NAME" and len(rows) == 3 and rows[1][1] == "(3, 2)"
+    masks = np.zeros((32, 32, 1), bool)
+    masks[2:10, 2:10] = True
+    ax = visualize.display_differences(
+        image, rois[:1], np.array([1]), masks, rois[:1], np.array([1]), np.array([0.9]), masks, ["bg", "a"]
+    )
+    assert any("0.90 / 1.00" in t.get_text() for t in ax.texts)
