@@ -20,7 +20,8 @@ from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
 from mrcnn.data.images import read_image
 from mrcnn.data.masks import expand_mask, extract_bboxes, minimize_mask, unmold_mask
-from mrcnn.data.resize import resize, resize_image, resize_mask
+from mrcnn.data.resize import resize_image, resize_mask
+from mrcnn.data.skimage_resize import resize
 from mrcnn.evaluation.metrics import compute_ap, compute_ap_range, compute_matches, compute_recall
 from mrcnn.modeling.anchors import generate_anchors, generate_pyramid_anchors
 from mrcnn.modeling.slicing import batch_slice

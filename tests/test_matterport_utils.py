@@ -63,3 +63,15 @@ def test_generate_pyramid_anchors_counts_as_matterport():
     anchors = utils.generate_pyramid_anchors((32, 64), [0.5, 1, 2], [(8, 8), (4, 4)], [4, 8], 2)
     assert anchors.shape == ((4 * 4 + 2 * 2) * 3, 4)
     np.testing.assert_allclose(anchors[4], [-16, -16 + 8, 16, 16 + 8])  # second cell at x = 2 * 4, ratio 1
+
+
+def test_resize_accepts_skimage_keywords():
+    from skimage.transform import resize as skimage_resize
+
+    image = (np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5).astype(np.uint8)
+    plain = utils.resize(image, (8, 8))
+    assert plain.dtype == np.uint8 and plain.shape == (8, 8, 3)
+    kwargs = dict(order=0, mode="constant", cval=0, clip=True, preserve_range=True, anti_aliasing=False)
+    np.testing.assert_array_equal(utils.resize(image, (8, 8), **kwargs), skimage_resize(image, (8, 8), **kwargs))
+    with pytest.raises(TypeError, match="interp"):
+        utils.resize(image, (8, 8), interp="bilinear")
