@@ -378,6 +378,19 @@ class MaskRCNN:
         values = values if isinstance(values, (list, tuple)) else [values]
         return collections.OrderedDict((name, np.asarray(v)) for (name, _), v in zip(outputs, values))
 
+    def ancestor(self, tensor, name, checked=None):
+        """The output of the layer called `name` (matterport walked TF1 tensor names; Keras 3 has layer outputs only).
+
+        Stages inside a layer (e.g. "ROI/pre_nms_anchors") have no tensor of their own here and raise.
+        """
+        try:
+            return self.keras_model.get_layer(name).output
+        except ValueError:
+            raise ValueError(
+                f"No layer {name!r} in the model: Keras 3 has no inner TF tensor names; pass a layer name "
+                "(e.g. 'ROI', 'rpn_class', 'mrcnn_detection') to run_graph instead"
+            ) from None
+
     def _detect_batch(self, images, verbose):
         started = time.perf_counter()
         results = self._forward(images)

@@ -76,3 +76,9 @@ def test_find_trainable_layer_set_trainable_and_compile(capsys):
     assert np.isclose(float(trainer.keras_model.optimizer.momentum), 0.8)
     with pytest.raises(ValueError, match="training"):
         modellib.MaskRCNN(mode="inference", config=TinyInferenceConfig(), model_dir="unused").compile(0.01, 0.9)
+
+
+def test_ancestor_gives_layer_outputs_and_names_what_is_missing(model):
+    assert model.ancestor(None, "ROI") is model.keras_model.get_layer("ROI").output
+    with pytest.raises(ValueError, match="ROI/pre_nms_anchors"):
+        model.ancestor(None, "ROI/pre_nms_anchors")
