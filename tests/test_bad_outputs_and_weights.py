@@ -69,7 +69,10 @@ def test_writable_folder_refuses_a_file_and_a_read_only_folder(tmp_path):
     a_file.write_text("x")
     with pytest.raises(CommandError, match=r"--logs .*file: not a writable folder"):
         writable_folder(a_file, "--logs")
-    assert writable_folder(tmp_path / "new" / "logs", "--logs").is_dir()
+    assert writable_folder(tmp_path / "new" / "logs", "--logs") == tmp_path / "new" / "logs"
+    assert not (tmp_path / "new").exists()  # nothing is created by the check
+    with pytest.raises(CommandError, match="not a writable folder"):
+        writable_folder(a_file / "below", "--logs")
     read_only = tmp_path / "ro"
     read_only.mkdir()
     read_only.chmod(0o500)

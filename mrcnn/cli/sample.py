@@ -129,11 +129,16 @@ def training_stages(epochs, learning_rate, layers=None):
 
 
 def writable_folder(path, flag):
-    """Create `path` if needed and check that a file can be written in it; CommandError naming `flag` if not."""
+    """Check that `path` is (or can become) a folder we can write in, creating nothing; CommandError naming `flag`.
+
+    The folder itself is made later, by what writes into it, so a run that stops on bad input leaves nothing.
+    """
     folder = Path(path)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing):
             pass
     except OSError as err:
         raise CommandError(f"{flag} {folder}: not a writable folder ({err.strerror or err})") from None
