@@ -163,6 +163,17 @@ def cmd_train(task, args):
             print(f"Stage: layers={layers}, learning rate {rate:g}, up to epoch {last_epoch}")
             model.train(train_set, val_set, learning_rate=rate, epochs=last_epoch, layers=layers)
     print(f"Training took {time.perf_counter() - started:.0f} s; last checkpoint: {model.find_last()}")
+    print(f"Training curves: {write_curves(model.log_dir)}")
+
+
+def write_curves(log_dir):
+    """<log_dir>/curves.png: the per-epoch losses (train and val) read back from the run's TensorBoard logs."""
+    from mrcnn import visualize
+    from mrcnn.engine.history import read_history
+
+    path = Path(log_dir) / "curves.png"
+    visualize.plot_history(read_history(log_dir), path=path)
+    return path
 
 
 def _inference_model(task, args):
