@@ -3,10 +3,9 @@
 import warnings
 
 import numpy as np
-from PIL import Image
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.data.images import DECODE_ERRORS, decode_image
+from mrcnn.data.images import DECODE_ERRORS, decode_image, image_size
 
 
 class Dataset:
@@ -166,8 +165,7 @@ class Dataset:
         if "height" in info and "width" in info:
             return int(info["height"]), int(info["width"])
         try:
-            with Image.open(info["path"]) as im:
-                return im.height, im.width
+            return image_size(info["path"])
         except (OSError, ValueError, TypeError):
             return 0, 0
 

@@ -29,6 +29,12 @@ def open_image(source, formats=None):
     return Image.open(source, formats=formats)
 
 
+def image_size(source):
+    """(height, width) of an image (path, bytes or binary file object), from its header only."""
+    with open_image(source) as image:
+        return image.height, image.width
+
+
 def decode_image(source, exif=True):
     """Decode `source` (path, bytes or binary file object) to RGB uint8 [H, W, 3] (module policy).
 

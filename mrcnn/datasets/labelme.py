@@ -19,10 +19,9 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.data.images import read_image
+from mrcnn.data.images import image_size, read_image
 from mrcnn.datasets.checks import Problems, checked_image_size, polygon_problem
 from mrcnn.datasets.coco import read_json
 from mrcnn.datasets.via import PolygonDataset, _ellipse
@@ -63,8 +62,7 @@ def shape_polygon(shape):
 def _embedded_size(data):
     """(height, width) of base64 image bytes; DatasetError if they are not an image."""
     try:
-        with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as im:
-            return im.height, im.width
+        return image_size(base64.b64decode(data, validate=True))
     except (binascii.Error, OSError, ValueError, TypeError) as e:
         raise DatasetError(f"imageData is not a base64 image ({e})") from None
 

@@ -16,8 +16,8 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
 
+from mrcnn.data import images
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import read_json, segmentation_mask, warn_empty
@@ -26,10 +26,9 @@ ELLIPSE_POINTS = 64
 
 
 def image_size(path, where):
-    """(height, width) of an image file, read from its header only."""
+    """(height, width) of an image file, read from its header only; DatasetError naming `where` if unreadable."""
     try:
-        with Image.open(path) as im:
-            width, height = im.size
+        height, width = images.image_size(path)
     except FileNotFoundError:
         raise DatasetError(f"{where}: image file {path} not found") from None
     except OSError as e:
