@@ -9,7 +9,6 @@ import hmac
 import math
 import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from mrcnn.inference.mold import ImageError
 from .errors import ApiError, error_response, register_error_handlers
 from .imageio import ALLOWED_CONTENT_TYPES, DEFAULT_MAX_PIXELS, decode_image
 from .openapi import openapi_document
-from .predictor import WeightsError, _normalise_result
+from .predictor import WeightsError
 from .results import MASK_FORMATS, as_base64, build_response, filter_by_score
 
 DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
@@ -82,7 +81,7 @@ def create_blueprint(predictor, api_token=None, name="mrcnn_api"):
         images = [_check_side(decode_image(data, max_pixels)) for data in _read_images()]
         if body_format != "json" and len(images) > 1:
             raise ApiError(400, f"format={body_format} answers one image; send one, or use format=json")
-        results, inference_ms = detect_batch(predictor, images)
+        results, inference_ms = predictor.detect_batch(images)
         readiness.ready = True
         replies = []
         for image, result in zip(images, results):
@@ -183,17 +182,6 @@ class _Readiness:
             self.error = f"{type(error).__name__}: {error}"
             with self._lock:
                 self._thread = None
-
-
-def detect_batch(predictor, images):
-    """One model.detect() call for all images, under the predictor's lock -> (results, ms).
-    MaskRCNN.detect itself runs them BATCH_SIZE at a time."""
-    model = predictor.model
-    with predictor._detect_lock:
-        start = time.perf_counter()
-        raw = model.detect(images, verbose=0)
-        elapsed_ms = (time.perf_counter() - start) * 1000.0
-    return [_normalise_result(r, image.shape[:2]) for r, image in zip(raw, images)], elapsed_ms
 
 
 def _read_images():

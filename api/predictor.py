@@ -99,12 +99,20 @@ class Predictor:
         result: rois int32 [N, (y1, x1, y2, x2)] pixels (y2/x2 exclusive), class_ids int32 [N],
         scores float32 [N], masks bool [H, W, N].
         """
+        results, elapsed_ms = self.detect_batch([image])
+        return results[0], elapsed_ms
+
+    def detect_batch(self, images):
+        """One model.detect() call for all images, under the model lock -> ([result per image], inference_ms).
+
+        MaskRCNN.detect itself runs them BATCH_SIZE at a time; each result is as `detect` describes.
+        """
         model = self.model
         with self._detect_lock:
             start = time.perf_counter()
-            result = model.detect([image], verbose=0)[0]
+            raw = model.detect(list(images), verbose=0)
             elapsed_ms = (time.perf_counter() - start) * 1000.0
-        return _normalise_result(result, image.shape[:2]), elapsed_ms
+        return [_normalise_result(r, image.shape[:2]) for r, image in zip(raw, images)], elapsed_ms
 
     def info(self):
         """Description for GET /model: backbone, classes, weights file and sha256, config summary."""

@@ -115,7 +115,6 @@ def clock(monkeypatch):
     """perf_counter steps 12.5 ms per call, so a timed detect() takes exactly 12.5 ms."""
     ticks = itertools.count(100.0, 0.0125)
     fake = types.SimpleNamespace(perf_counter=lambda: next(ticks))
-    monkeypatch.setattr("mrcnn_api.blueprint.time", fake)
     monkeypatch.setattr("mrcnn_api.predictor.time", fake)
 
 
