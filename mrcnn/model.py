@@ -75,6 +75,7 @@ class MaskRCNN:
         self.model_dir = str(model_dir)
         self.class_names = None
         self.weights_path = None
+        self._chosen_keys = frozenset()  # config keys set on purpose (from_weights overrides): no mismatch warning
         self.set_log_dir()
         builder = graph.build_training_graph if mode == "training" else graph.build_inference_graph
         # strategy: see mrcnn.engine.distribute (GPU_COUNT > 1, MRCNN_STRATEGY or TF_CONFIG); training only.
@@ -101,7 +102,7 @@ class MaskRCNN:
             )
         overrides = {"GPU_COUNT": 1, "IMAGES_PER_GPU": 1, **config_overrides}
         model = cls("inference", Config.from_dict(metadata["config"], **overrides), model_dir)
-        model._chosen_keys = set(config_overrides)  # values the caller chose on purpose: no warning for them
+        model._chosen_keys = frozenset(config_overrides)
         model.load_weights(weights_path, by_name=True)
         return model
 
@@ -155,7 +156,7 @@ class MaskRCNN:
 
     def _warn_config(self, filepath, stored_config, exclude):
         """Warn when the file's stored config disagrees with this model's on a key that changes results."""
-        skip = set(getattr(self, "_chosen_keys", ())) | ({"NUM_CLASSES"} if exclude else set())
+        skip = self._chosen_keys | ({"NUM_CLASSES"} if exclude else set())
         differences = weights_io.config_differences(stored_config, self.config.to_dict())
         differences = [d for d in differences if d[0] not in skip]
         if differences:
