@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+# What a weights file saved before a key existed was computed with (Config.from_dict, load warnings).
+STORED_DEFAULTS = {"DETECTION_PER_CLASS": True, "RPN_ANCHOR_OFFSET": 0.5}
+
+
 class Config:
     """Base configuration. Override attributes in a subclass, or pass them as keyword arguments."""
 
@@ -60,6 +64,10 @@ class Config:
     RPN_ANCHOR_OCTAVES = (1.0,)
     # Anchors on every k-th feature cell (the RPN conv runs with stride k): k=2 gives 4x fewer anchors.
     RPN_ANCHOR_STRIDE = 1
+    # Anchor centres sit at (i + RPN_ANCHOR_OFFSET) * stride for feature cell i: 0.5 (mrcnn's, the cell centre)
+    # or 0.0 (matterport's, the cell corner; its trained files, e.g. mask_rcnn_coco.h5, need it). Stored in every
+    # weights file; files saved before the key were trained with 0.5 (see STORED_DEFAULTS).
+    RPN_ANCHOR_OFFSET = 0.5
     RPN_NMS_THRESHOLD = 0.7
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256
     PRE_NMS_LIMIT = 6000
@@ -212,6 +220,10 @@ class Config:
                 "(mrcnn/backbones/normalize.py) and never subtracts MEAN_PIXEL; keep the default",
             ),
             (
+                isinstance(self.RPN_ANCHOR_OFFSET, (int, float)) and 0.0 <= self.RPN_ANCHOR_OFFSET < 1.0,
+                f"RPN_ANCHOR_OFFSET must be in [0, 1) (0.5 mrcnn, 0.0 matterport), got {self.RPN_ANCHOR_OFFSET!r}",
+            ),
+            (
                 isinstance(self.RPN_ANCHOR_STRIDE, (int, np.integer)) and self.RPN_ANCHOR_STRIDE >= 1,
                 f"RPN_ANCHOR_STRIDE must be an integer >= 1, got {self.RPN_ANCHOR_STRIDE!r}",
             ),
@@ -273,7 +285,8 @@ class Config:
     def from_dict(cls, values, **overrides):
         """A Config whose attributes come from `values` (e.g. a checkpoint), then `overrides`."""
         known = {k: v for k, v in values.items() if hasattr(cls, k) and k.isupper()}
-        known.setdefault("DETECTION_PER_CLASS", True)  # files from before the key: their rule
+        for key, value in STORED_DEFAULTS.items():  # files from before the key: what they were computed with
+            known.setdefault(key, value)
         for key in ("RPN_BBOX_STD_DEV", "BBOX_STD_DEV", "MEAN_PIXEL"):
             if key in known:
                 known[key] = np.array(known[key])

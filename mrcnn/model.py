@@ -150,6 +150,8 @@ class MaskRCNN:
             self.class_names = metadata["class_names"] or self.class_names
             self._check_classes(metadata["config"], exclude)
             self._warn_config(filepath, metadata["config"], exclude)
+            if loader is matterport.load and "rpn_bbox_pred" in report["loaded"]:
+                self._warn_matterport_anchors(filepath)
             self.load_report = report
         self.weights_path = filepath
         self.set_log_dir(filepath)
@@ -161,6 +163,17 @@ class MaskRCNN:
         differences = [d for d in differences if d[0] not in skip]
         if differences:
             warnings.warn(weights_io.describe_differences(filepath, differences), stacklevel=3)
+
+    def _warn_matterport_anchors(self, filepath):
+        """A matterport RPN learned its deltas for anchors centred at i * stride: warn if this model's differ."""
+        offset = self.config.RPN_ANCHOR_OFFSET
+        if offset != matterport.ANCHOR_OFFSET:
+            warnings.warn(
+                f"{filepath} is a matterport file: its RPN was trained on anchors centred at i * stride, but this "
+                f"model centres them at (i + {offset}) * stride; set RPN_ANCHOR_OFFSET = {matterport.ANCHOR_OFFSET} "
+                "in your Config",
+                stacklevel=3,
+            )
 
     def _check_classes(self, stored_config, exclude):
         stored = (stored_config or {}).get("NUM_CLASSES")

@@ -7,11 +7,12 @@ import numpy as np
 from keras import ops
 
 
-def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,), anchor_stride=1):
+def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,), anchor_stride=1, offset=0.5):
     """Anchors of one pyramid level in pixels: [rows * columns * len(octaves) * len(ratios), 4].
 
-    Anchors are centred on every `anchor_stride`-th feature cell ((i + 0.5) * stride for i = 0, k, 2k, ...;
-    rows = ceil(height / k), columns = ceil(width / k)); ratio = width / height; each octave multiplies
+    Anchors are centred on every `anchor_stride`-th feature cell ((i + offset) * stride for i = 0, k, 2k, ...;
+    offset 0.5 is the cell centre, 0.0 matterport's corner; rows = ceil(height / k), columns = ceil(width / k));
+    ratio = width / height; each octave multiplies
     `scale`. The order is (row, column, octave, ratio), matching a [rows, columns, anchors_per_cell * k]
     head output reshaped to [-1, k].
     """
@@ -19,8 +20,8 @@ def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,), anchor_s
     ratios = ops.convert_to_tensor([r for _ in octaves for r in ratios], "float32")
     half_h = 0.5 * sizes / ops.sqrt(ratios)
     half_w = 0.5 * sizes * ops.sqrt(ratios)
-    center_y = (ops.cast(ops.arange(0, height, anchor_stride), "float32") + 0.5) * stride
-    center_x = (ops.cast(ops.arange(0, width, anchor_stride), "float32") + 0.5) * stride
+    center_y = (ops.cast(ops.arange(0, height, anchor_stride), "float32") + offset) * stride
+    center_x = (ops.cast(ops.arange(0, width, anchor_stride), "float32") + offset) * stride
     center_y, center_x = ops.meshgrid(center_y, center_x, indexing="ij")
     center_y = center_y[..., None]
     center_x = center_x[..., None]
@@ -33,16 +34,17 @@ class PyramidAnchors(keras.layers.Layer):
     """Anchors for all levels, normalised to the image: [anchors, (y1, x1, y2, x2)].
 
     Inputs: [image [batch, H, W, 3], P2, ..., P6]. One base scale per level, times each octave; anchors
-    on every `anchor_stride`-th cell of each level.
+    on every `anchor_stride`-th cell of each level, centred at (i + offset) * stride (see level_anchors).
     """
 
-    def __init__(self, scales, ratios, strides, octaves=(1.0,), anchor_stride=1, **kwargs):
+    def __init__(self, scales, ratios, strides, octaves=(1.0,), anchor_stride=1, offset=0.5, **kwargs):
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
         self.strides = [int(s) for s in strides]
         self.octaves = [float(o) for o in octaves]
         self.anchor_stride = int(anchor_stride)
+        self.offset = float(offset)
 
     def call(self, inputs):
         image, features = inputs[0], inputs[1:]
@@ -50,7 +52,9 @@ class PyramidAnchors(keras.layers.Layer):
         for feature, stride, scale in zip(features, self.strides, self.scales):
             shape = ops.shape(feature)
             per_level.append(
-                level_anchors(shape[1], shape[2], stride, scale, self.ratios, self.octaves, self.anchor_stride)
+                level_anchors(
+                    shape[1], shape[2], stride, scale, self.ratios, self.octaves, self.anchor_stride, self.offset
+                )
             )
         anchors = ops.concatenate(per_level, axis=0)
         image_shape = ops.cast(ops.shape(image)[1:3], "float32")
@@ -64,6 +68,7 @@ class PyramidAnchors(keras.layers.Layer):
             "strides": self.strides,
             "octaves": self.octaves,
             "anchor_stride": self.anchor_stride,
+            "offset": self.offset,
         }
 
 
@@ -79,7 +84,14 @@ def model_anchors(config, image_shape):
     shapes = compute_backbone_shapes(config, image_shape)
     levels = [
         level_anchors(
-            int(h), int(w), stride, scale, config.RPN_ANCHOR_RATIOS, config.RPN_ANCHOR_OCTAVES, config.RPN_ANCHOR_STRIDE
+            int(h),
+            int(w),
+            stride,
+            scale,
+            config.RPN_ANCHOR_RATIOS,
+            config.RPN_ANCHOR_OCTAVES,
+            config.RPN_ANCHOR_STRIDE,
+            config.RPN_ANCHOR_OFFSET,
         )
         for (h, w), stride, scale in zip(shapes, config.BACKBONE_STRIDES, config.RPN_ANCHOR_SCALES)
     ]
@@ -89,9 +101,9 @@ def model_anchors(config, image_shape):
 def generate_anchors(scales, ratios, shape, feature_stride, anchor_stride):
     """matterport's numpy anchors of one level in pixels: [rows * columns * len(scales) * len(ratios), 4].
 
-    Unlike the model's grid (level_anchors: centres at (i + 0.5) * stride), matterport centres its
-    anchors at i * feature_stride for i = 0, anchor_stride, 2 * anchor_stride, ...; this function keeps
-    matterport's convention so that code computing matterport's anchors gets matterport's numbers.
+    matterport centres its anchors at i * feature_stride for i = 0, anchor_stride, 2 * anchor_stride, ...
+    (the model's grid with Config.RPN_ANCHOR_OFFSET = 0.0; mrcnn's default 0.5 puts them at cell centres);
+    this function keeps matterport's convention so that code computing matterport's anchors gets its numbers.
     Order: (row, column, ratio-major over scales), as matterport's.
     """
     scales, ratios = np.meshgrid(np.asarray(scales, float), np.asarray(ratios, float))

@@ -70,6 +70,7 @@ def _trunk(config, image):
         strides,
         config.RPN_ANCHOR_OCTAVES,
         config.RPN_ANCHOR_STRIDE,
+        config.RPN_ANCHOR_OFFSET,
         name="anchors",
     )([image] + pyramid)
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors

@@ -15,6 +15,7 @@ import h5py
 import keras
 import numpy as np
 
+from mrcnn.config import STORED_DEFAULTS
 from mrcnn.engine.atomic import atomic_path
 
 
@@ -122,6 +123,7 @@ RESULT_KEYS = (
     "RPN_ANCHOR_RATIOS",
     "RPN_ANCHOR_OCTAVES",
     "RPN_ANCHOR_STRIDE",
+    "RPN_ANCHOR_OFFSET",
     "TOP_DOWN_PYRAMID_SIZE",
     "RPN_CONV_CHANNELS",
     "FPN_CLASSIF_FC_LAYERS_SIZE",
@@ -153,9 +155,11 @@ def config_differences(stored, current, keys=RESULT_KEYS):
     """[(key, stored value, current value)] for the `keys` on which two config dicts disagree.
 
     stored: the config dict kept in a weights file (None: nothing to compare); current: the model's
-    `Config.to_dict()`. Keys missing from the stored dict (older files) are not compared.
+    `Config.to_dict()`. Keys missing from the stored dict (older files) are not compared, except those in
+    STORED_DEFAULTS (the value such files were computed with).
     """
-    stored = stored or {}
+    older = {key: value for key, value in STORED_DEFAULTS.items() if key in current}
+    stored = {**older, **stored} if stored else {}
     return [
         (key, stored[key], current.get(key))
         for key in keys

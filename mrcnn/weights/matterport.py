@@ -27,6 +27,7 @@ from mrcnn.weights import h5 as weights_io
 MARKERS = ("res2a_branch2a", "rpn_model")  # layer names only a matterport file has
 BRANCHES = {"2a": "1", "2b": "2", "2c": "3", "1": "0"}
 STAGE_BLOCKS = {2: 3, 3: 4, 4: 23, 5: 3}  # ResNet-101; ResNet-50 uses the first 6 blocks of stage 4
+ANCHOR_OFFSET = 0.0  # matterport's anchor centres: i * stride (Config.RPN_ANCHOR_OFFSET)
 MATTERPORT_BN_EPSILON = 1e-3  # Keras' BatchNormalization default, which matterport's BatchNorm keeps
 # matterport head BN → the conv it follows.
 HEAD_BN = {f"mrcnn_class_bn{i}": f"mrcnn_class_conv{i}" for i in (1, 2)}
