@@ -6,7 +6,7 @@
 A new backbone is one file with one `@register_backbone("name")` builder, imported below.
 """
 
-from . import mobilenet, resnet  # noqa: F401  (registers the built-in builders)
+from . import mobilenet, mobilenet_v3, resnet  # noqa: F401  (registers the built-in builders)
 from .normalize import PixelNormalization
 from .registry import (
     Backbone,
