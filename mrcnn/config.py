@@ -146,8 +146,11 @@ class Config:
     COPY_PASTE_SCALE = (0.25, 1.0)
     # Passed explicitly to compile(): Keras' "auto" would turn XLA on only where a GPU is visible.
     JIT_COMPILE = False
-    # "float32" or "mixed_float16" / "mixed_bfloat16" (keras.mixed_precision policy for the heads).
-    PRECISION = "float32"
+    # "auto", "float32", "mixed_float16" or "mixed_bfloat16": the Keras dtype policy of the compute-heavy layers.
+    # "auto" picks it from the machine when the model is built (mrcnn.engine.distribute.resolve_precision:
+    # mixed_bfloat16 for inference on CPUs with AVX512_BF16 or AMX, mixed_float16 on GPUs of compute
+    # capability >= 7.0, else float32); the MRCNN_PRECISION environment variable forces what "auto" means.
+    PRECISION = "auto"
     # Workers for the training data loader (threads).
     DATA_WORKERS = 2
 
@@ -206,8 +209,8 @@ class Config:
             ),
             (self.OPTIMIZER in ("sgd", "adamw"), f"OPTIMIZER must be 'sgd' or 'adamw', got {self.OPTIMIZER!r}"),
             (
-                self.PRECISION in ("float32", "mixed_float16", "mixed_bfloat16"),
-                f"PRECISION must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}",
+                self.PRECISION in ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                f"PRECISION must be 'auto', 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}",
             ),
             (
                 self.IMAGE_CHANNEL_COUNT == 3,

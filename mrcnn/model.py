@@ -82,7 +82,9 @@ class MaskRCNN:
         self.strategy = distribute.resolve_strategy(config, strategy) if mode == "training" else None
         with distribute.strategy_scope(self.strategy):
             self.keras_model, self.backbone = builder(config)
-        distribute.apply_precision(self.keras_model, self.backbone.model, config.PRECISION)
+        # The dtype policy actually used: config.PRECISION, with "auto" resolved for this machine and mode.
+        self.precision = distribute.resolve_precision(config.PRECISION, mode)
+        distribute.apply_precision(self.keras_model, self.backbone.model, self.precision)
         replicas = distribute.replica_count(self.strategy)
         if replicas > 1:  # Each replica's loss / replicas: the summed gradients then average.
             self.keras_model.loss_weights = {
@@ -100,7 +102,8 @@ class MaskRCNN:
                 f"{weights_path} holds no mrcnn config; build MaskRCNN(mode='inference', config=...) "
                 "and call load_weights(path, by_name=True) instead"
             )
-        overrides = {"GPU_COUNT": 1, "IMAGES_PER_GPU": 1, **config_overrides}
+        # How this machine runs the model, not how the file was trained: one image per batch, PRECISION "auto".
+        overrides = {"GPU_COUNT": 1, "IMAGES_PER_GPU": 1, "PRECISION": "auto", **config_overrides}
         model = cls("inference", Config.from_dict(metadata["config"], **overrides), model_dir)
         model._chosen_keys = frozenset(config_overrides)
         model.load_weights(weights_path, by_name=True)

@@ -13,6 +13,13 @@ def _offline(monkeypatch):
     monkeypatch.setenv("MRCNN_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def _float32(monkeypatch):
+    """PRECISION "auto" means float32 in tests on every machine (it would be bfloat16 on CPUs with AVX512_BF16);
+    the tests of "auto" itself unset MRCNN_PRECISION and patch the machine probe."""
+    monkeypatch.setenv("MRCNN_PRECISION", "float32")
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     """The read-only ``shared/`` folder beside the checkout (datasets, weights); skips the test if absent."""

@@ -58,7 +58,7 @@ def run_export(args):
     from mrcnn.model import MaskRCNN
     from mrcnn.weights.h5 import WeightsFileError
 
-    overrides = {}
+    overrides = {"PRECISION": "float32"}  # the exported graph runs anywhere: float32, not this machine's "auto"
     if args.image_size:
         overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
     if args.min_confidence is not None:

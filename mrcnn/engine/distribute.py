@@ -11,6 +11,14 @@ match wins, from:
   4. GPU_COUNT > 1 → "mirrored" over the first GPU_COUNT GPUs (or logical CPUs if no GPU exists).
 Otherwise no strategy (Keras' default, one device).
 
+Config.PRECISION = "auto" (the default) is resolved by `resolve_precision`, first match wins:
+  1. the MRCNN_PRECISION environment variable ("float32", "mixed_float16" or "mixed_bfloat16");
+  2. GPUs: "mixed_float16" if every GPU has compute capability >= 7.0, else "float32";
+  3. a CPU with bfloat16 instructions (AVX512_BF16 or AMX): "mixed_bfloat16" for inference (the bundled
+     balloon model keeps its val mask AP within 0.01: 0.642 against 0.644), "float32" for training;
+  4. "float32".
+An explicit PRECISION other than "auto" is used as it is.
+
 With tf_ops.py, this is one of the two modules that import TensorFlow.
 """
 
@@ -22,7 +30,10 @@ import tensorflow as tf
 
 STRATEGY_ENV = "MRCNN_STRATEGY"
 STRATEGY_NAMES = ("default", "mirrored", "multi_worker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Config.PRECISION
+PRECISION_ENV = "MRCNN_PRECISION"
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Config.PRECISION, besides "auto"
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags on which oneDNN runs bfloat16 fast
+CPUINFO = "/proc/cpuinfo"  # Linux; elsewhere the probe claims no bfloat16
 
 
 class StrategyError(ValueError):
@@ -139,6 +150,35 @@ def _first_local_batch(strategy, epoch_iterator):
         batch = next(iterator)
         return tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], batch)
     raise ValueError("The training data yields no batch")
+
+
+def probe_machine():
+    """(lowest GPU compute capability as (major, minor), or None without GPUs; whether the CPU has bfloat16)."""
+    capabilities = [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    try:
+        with open(CPUINFO) as cpuinfo:
+            flags = {word for line in cpuinfo if line.startswith("flags") for word in line.split()}
+    except OSError:
+        flags = set()
+    return (min(capabilities) if capabilities else None), any(flag in flags for flag in CPU_BF16_FLAGS)
+
+
+def resolve_precision(precision, mode):
+    """The Keras dtype policy name for Config.PRECISION in `mode` ("training" or "inference"): see module doc."""
+    if precision != "auto":
+        return precision
+    forced = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if forced:
+        if forced not in PRECISIONS:
+            raise ValueError(f"{PRECISION_ENV} must be one of {PRECISIONS}, got {forced!r}")
+        return forced
+    gpu_capability, cpu_bf16 = probe_machine()
+    if gpu_capability is not None:
+        return "mixed_float16" if tuple(gpu_capability) >= (7, 0) else "float32"
+    return "mixed_bfloat16" if cpu_bf16 and mode == "inference" else "float32"
 
 
 # Layers whose outputs are predictions: they stay float32 (the losses and box decoding read them).

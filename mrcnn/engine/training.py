@@ -105,7 +105,7 @@ def make_optimizer(config, learning_rate, strategy=None):
             learning_rate, momentum=config.LEARNING_MOMENTUM, weight_decay=config.WEIGHT_DECAY, clipnorm=clipnorm
         )
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return distribute.loss_scaled(optimizer, config.PRECISION)
+    return distribute.loss_scaled(optimizer, distribute.resolve_precision(config.PRECISION, "training"))
 
 
 class TrainingDivergedError(RuntimeError):
