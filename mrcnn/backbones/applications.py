@@ -27,12 +27,13 @@ def from_application(
     weights,
     imagenet_file,
     train_bn,
+    tap_names=None,
     **app_options,
 ):
     """Build `application(include_top=False, ...)` on normalised raw pixels and tap its C2..C5 layers.
 
     application: a keras.applications constructor, e.g. keras.applications.ResNet50.
-    taps: layer names of C2..C5 in `application`; strides: their strides.
+    taps: layer names of C2..C5 in `application`; strides: their strides; tap_names: see Backbone.
     normalization: a layer mapping raw RGB [0, 255] to the application's input range.
     weights: None, "imagenet" (looked up offline as `imagenet_file`) or an .h5 path, loaded by layer name.
     app_options: passed on to `application`, e.g. alpha=0.75.
@@ -52,4 +53,4 @@ def from_application(
         weights_io.load(model, weights_file, strict=True)
     freeze_batch_norm(model, train_bn)
     channels = [feature.shape[-1] for feature in features]
-    return Backbone(model, strides, channels, dict(stage_patterns), name, weights_file)
+    return Backbone(model, strides, channels, dict(stage_patterns), name, weights_file, tap_names)

@@ -26,6 +26,9 @@ class Backbone:
         2..5; the stem matches none. Used for matterport's `train(layers="3+")`.
     name: registry name (or the builder's name).
     weights_file: the .h5 file the weights were loaded from, or None (random initialisation).
+    tap_names: the names C2..C5 get in the Mask R-CNN graph (identity layers after `model`), so that
+        `keras_model.get_layer(name)` finds them: matterport's `res2c_out`, `res3d_out`, `res4f_out` (ResNet-50)
+        or `res4w_out` (ResNet-101), `res5c_out` on ResNet; by default `c2_out` ... `c5_out`.
     """
 
     model: keras.Model
@@ -34,15 +37,17 @@ class Backbone:
     stage_patterns: dict
     name: str
     weights_file: str = None
+    tap_names: tuple = None
 
     def __post_init__(self):
         self.strides = tuple(int(s) for s in self.strides)
         self.channels = tuple(int(c) for c in self.channels)
         outputs = len(self.model.outputs)
-        if not len(self.strides) == len(self.channels) == outputs:
+        self.tap_names = tuple(self.tap_names or (f"c{i + 2}_out" for i in range(outputs)))
+        if not len(self.strides) == len(self.channels) == len(self.tap_names) == outputs:
             raise ValueError(
-                f"Backbone {self.name!r}: model has {outputs} outputs but {len(self.strides)} strides "
-                f"and {len(self.channels)} channels; give one stride and one channel count per output"
+                f"Backbone {self.name!r}: model has {outputs} outputs but {len(self.strides)} strides, "
+                f"{len(self.channels)} channels and {len(self.tap_names)} tap names; give one of each per output"
             )
         for stage, pattern in self.stage_patterns.items():
             try:

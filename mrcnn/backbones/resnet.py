@@ -1,6 +1,8 @@
 """ResNet-50 / ResNet-101 (keras.applications, v1, caffe preprocessing) as C2..C5 backbones.
 
 Stage k is every layer named `conv{k}_block*`; the stem (conv1_*, pool1_*) belongs to no stage.
+In the Mask R-CNN graph C2..C5 carry matterport's names: res2c_out, res3d_out, res4f_out (ResNet-50) or
+res4w_out (ResNet-101), res5c_out (its blocks are lettered a, b, c, ...).
 """
 
 import keras
@@ -26,6 +28,7 @@ def _resnet(application, name, conv4_blocks, input_shape, weights, train_bn):
         weights=weights,
         imagenet_file=f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
         train_bn=train_bn,
+        tap_names=("res2c_out", "res3d_out", f"res4{chr(ord('a') + conv4_blocks - 1)}_out", "res5c_out"),
     )
 
 

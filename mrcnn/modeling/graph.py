@@ -52,7 +52,12 @@ def _trunk(config, image):
         **dict(config.BACKBONE_OPTIONS),
     )
     strides = pyramid_strides(config, backbone)
-    features = backbone.model(image)
+    # C2..C5 as named layers of this graph (matterport's res2c_out ... on ResNet; see Backbone.tap_names),
+    # passing the backbone's dtype through under mixed precision.
+    features = [
+        keras.layers.Identity(name=name, autocast=False)(f)
+        for name, f in zip(backbone.tap_names, backbone.model(image))
+    ]
     if config.BACKBONE_GRADIENT_SCALE != 1:
         features = [
             GradientScale(config.BACKBONE_GRADIENT_SCALE, name=f"backbone_gradient_c{i + 2}")(f)
