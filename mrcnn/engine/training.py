@@ -7,10 +7,13 @@ import keras
 
 from mrcnn.engine import distribute
 from mrcnn.weights import h5 as weights_io
+from mrcnn.weights import matterport
 
 # matterport's presets; "N+" adds the backbone stages >= N (regexes the backbone provides).
 HEADS_PATTERN = r"(mrcnn\_.*)|(rpn\_.*)|(fpn\_.*)"
 STAGE_PRESETS = {"3+": 3, "4+": 4, "5+": 5}
+# keras.applications ResNet layer → matterport's name (conv5_block1_1_conv → res5a_branch2a), for layer regexes.
+MATTERPORT_NAMES = {ours: theirs for theirs, ours in matterport.resnet_name_map().items()}
 
 
 class TrainingModel(distribute.MultiWorkerFitMixin, keras.Model):
@@ -60,13 +63,22 @@ def layers_pattern(layers, backbone):
 def set_trainable(model, pattern, train_bn=False):
     """Make exactly the weight layers whose names fully match `pattern` trainable.
 
-    BatchNormalization layers stay frozen unless train_bn. Returns the trainable layer names.
+    A ResNet layer also matches by matterport's name (res5a_branch2a, bn5a_branch2a, ...), so matterport's
+    regexes such as "(res5.*)|(bn5.*)|(mrcnn_.*)" select what they did there. BatchNormalization layers
+    stay frozen unless train_bn. Returns the trainable layer names; a pattern matching no layer raises ValueError.
     """
     regex = re.compile(pattern)
+    layers = weights_io.weight_layers(model)
+    matched = {name for name in layers if regex.fullmatch(name) or regex.fullmatch(MATTERPORT_NAMES.get(name, name))}
+    if not matched:
+        raise ValueError(
+            f"layers={pattern!r} matches no layer of the model, so nothing would train; layer names look like "
+            f"{', '.join(list(layers)[:3])}, ..., {', '.join(list(layers)[-3:])}"
+        )
     trainable = []
-    for name, layer in weights_io.weight_layers(model).items():
+    for name, layer in layers.items():
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = bool(regex.fullmatch(name)) and (train_bn or not is_bn)
+        layer.trainable = name in matched and (train_bn or not is_bn)
         if layer.trainable:
             trainable.append(name)
     return trainable
