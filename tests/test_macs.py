@@ -91,3 +91,21 @@ def test_mask_rcnn_heads_use_the_stated_roi_counts(tiny_counts):
     assert layers["mrcnn_mask_conv1"] == rois["roi_align_mask"] * mask_pool**2 * 3 * 3 * fpn * channels
     # The RPN head runs on P2..P6: (32² + 16² + 8² + 4² + 2²) positions at 128 px.
     assert layers["rpn_model/rpn_conv_shared"] == (1024 + 256 + 64 + 16 + 4) * 3 * 3 * fpn * config.RPN_CONV_CHANNELS
+
+
+def test_training_graph_heads_count_training_rois(tmp_path):
+    from tiny import TinyConfig
+
+    from mrcnn.model import MaskRCNN
+
+    config = TinyConfig()
+    counts = mask_rcnn_macs(MaskRCNN("training", config, str(tmp_path)))
+    rois = counts["rois"]
+    assert (
+        rois["roi_align_classifier"] == config.TRAIN_ROIS_PER_IMAGE
+        and 0 < rois["roi_align_mask"] < rois["roi_align_classifier"]
+    )
+    assert counts["image_shape"] == [128, 128] and counts["total"] == sum(counts[s] for s in SECTIONS)
+    layers = {layer["name"]: layer["macs"] for layer in counts["layers"]}
+    pool, fpn, fc = config.POOL_SIZE, config.TOP_DOWN_PYRAMID_SIZE, config.FPN_CLASSIF_FC_LAYERS_SIZE
+    assert layers["mrcnn_class_conv1"] == config.TRAIN_ROIS_PER_IMAGE * pool * pool * fpn * fc

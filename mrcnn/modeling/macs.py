@@ -110,7 +110,8 @@ def _count(model, classify):
         section, outputs = classify(layer, args, outputs, path)
         kept.append(outputs)
         shape = _input_shape(args)
-        macs = layer_macs(layer, shape, _shape(outputs)) if shape else 0
+        single = isinstance(outputs, keras.KerasTensor)  # Every counted layer has one output.
+        macs = layer_macs(layer, shape, _shape(outputs)) if shape and single else 0
         if macs:
             key = (section, "/".join(path[1:] + (layer.name,)))
             counts[key] = counts.get(key, 0) + macs
@@ -136,7 +137,9 @@ def mask_rcnn_macs(model):
     everything after a PyramidROIAlign. The heads are counted for a stated number of ROIs, not for what one
     image happens to keep: the box head for the POST_NMS_ROIS_INFERENCE proposals (the graph always runs it
     on that many) and the mask head for DETECTION_MAX_INSTANCES detections (the most it can run on; an image
-    with fewer detections costs less). Batch 1, inference graph only (training adds the backward pass).
+    with fewer detections costs less). Batch 1, forward pass only. A training MaskRCNN is counted the same way,
+    its heads at TRAIN_ROIS_PER_IMAGE ROIs and its mask head at the positive ROI slots (the backward pass is
+    not included: about twice the forward).
 
     Returns {"image_shape", "rois": {roi_align layer: ROIs}, "body", "fpn_rpn", "heads", "total",
     "layers": [{"name", "section", "macs"}]} (a layer called several times is summed over its calls).
@@ -156,7 +159,7 @@ def mask_rcnn_macs(model):
     counts = _count(keras_model, classify)
     totals = {section: sum(n for (s, _), n in counts.items() if s == section) for section in SECTIONS}
     return {
-        "image_shape": list(_shape(keras_model.inputs[0])[1:3]),
+        "image_shape": [int(size) for size in config.IMAGE_SHAPE[:2]],
         "rois": rois,
         **totals,
         "total": sum(totals.values()),
