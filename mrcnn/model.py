@@ -1,6 +1,5 @@
 """`MaskRCNN`: matterport's facade (train, detect, load_weights, find_last, ...) over Keras 3 graphs."""
 
-import collections
 import copy
 import datetime
 import json
@@ -19,7 +18,7 @@ from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator
 from mrcnn.data.matterport_batches import build_rpn_targets, data_generator, load_image_gt  # noqa: F401 (matterport's)
 from mrcnn.engine import distribute, training
-from mrcnn.inference import flip_tta, mold
+from mrcnn.inference import flip_tta, graph_probe, mold
 from mrcnn.inference.mold import compose_image_meta, mold_image, parse_image_meta, unmold_image  # noqa: F401
 from mrcnn.modeling import graph
 from mrcnn.modeling.anchors import compute_backbone_shapes, model_anchors  # noqa: F401 (matterport name)
@@ -382,31 +381,27 @@ class MaskRCNN:
         return r["rois"], r["class_ids"], r["scores"], r["masks"]
 
     def run_graph(self, images, outputs, image_metas=None):
-        """Run the inference graph on images and return OrderedDict {name: numpy array} of the requested outputs.
+        """Run the inference graph on images; OrderedDict {name: numpy array} of the requested outputs, each logged.
 
         outputs: (name, tensor) pairs, each tensor a layer output of self.keras_model (e.g.
-        model.keras_model.get_layer("rpn_class").output) or a layer name. image_metas is accepted for
-        matterport's signature: the model molds the images itself.
+        model.keras_model.get_layer("rpn_class").output), a layer name, or what `ancestor` returns.
+        input_image, mrcnn_mask and mrcnn_bbox come in matterport's layouts (mrcnn.inference.graph_probe). image_metas
+        is accepted for matterport's signature: the model molds the images itself.
         """
-        tensors = [self.keras_model.get_layer(t).output if isinstance(t, str) else t for _, t in outputs]
-        probe = keras.Model(self.keras_model.inputs, tensors)
         molded = self.mold_inputs(images)[0]
-        values = probe.predict_on_batch(molded)
-        values = values if isinstance(values, (list, tuple)) else [values]
-        return collections.OrderedDict((name, np.asarray(v)) for (name, _), v in zip(outputs, values))
+        results = graph_probe.run_graph(self.keras_model, molded, outputs, self.config, self.mode == "inference")
+        for name, value in results.items():
+            log(name, value)
+        return results
 
     def ancestor(self, tensor, name, checked=None):
-        """The output of the layer called `name` (matterport walked TF1 tensor names; Keras 3 has layer outputs only).
+        """matterport's tensor lookup by name ("rpn_class:0", "ROI/pre_nms_anchors:0", ...); None if there is none.
 
-        Stages inside a layer (e.g. "ROI/pre_nms_anchors") have no tensor of their own here and raise.
+        Keras 3 has layer outputs only: a layer name gives its output; the ProposalLayer's inner stages
+        (ROI/pre_nms_anchors, ROI/refined_anchors, ROI/refined_anchors_clipped, ROI/rpn_non_max_suppression)
+        give a marker that run_graph recomputes with the layer's own ops. `tensor` and `checked` are unused.
         """
-        try:
-            return self.keras_model.get_layer(name).output
-        except ValueError:
-            raise ValueError(
-                f"No layer {name!r} in the model: Keras 3 has no inner TF tensor names; pass a layer name "
-                "(e.g. 'ROI', 'rpn_class', 'mrcnn_detection') to run_graph instead"
-            ) from None
+        return graph_probe.ancestor(self.keras_model, name)
 
     def _detect_batch(self, images, verbose):
         started = time.perf_counter()

@@ -25,7 +25,16 @@ class ProposalLayer(keras.layers.Layer):
         self.std_dev = [float(s) for s in std_dev]
 
     def call(self, inputs):
-        probs, deltas, anchors = inputs
+        return ops.stop_gradient(self.stages(*inputs)["proposals"])
+
+    def stages(self, probs, deltas, anchors):
+        """Every step of `call`, named as matterport's graph named them (its notebooks inspect them).
+
+        pre_nms_anchors, refined_anchors, refined_anchors_clipped: [batch, k, 4] normalised, the top k =
+        min(pre_nms_limit, anchors) anchors by objectness before and after their deltas and clipping;
+        rpn_non_max_suppression: [batch, proposal_count] indices into those k kept by NMS (`valid` marks
+        the filled slots); proposals: the layer's output.
+        """
         scores = probs[..., 1]
         scores = ops.where(ops.isfinite(scores), scores, 0.0)
         count = anchors.shape[0]
@@ -37,12 +46,20 @@ class ProposalLayer(keras.layers.Layer):
         scores, order = ops.top_k(scores, k)
         deltas = ops.take_along_axis(deltas, order[..., None], axis=1)
         chosen = ops.take(anchors, order, axis=0)
-        boxes = box_ops.clip(box_ops.decode(chosen, deltas, self.std_dev))
+        refined = box_ops.decode(chosen, deltas, self.std_dev)
+        boxes = box_ops.clip(refined)
         boxes = ops.where(ops.all(ops.isfinite(boxes), axis=-1, keepdims=True), boxes, 0.0)
         keep, valid = tf_ops.batched_nms(boxes, scores, self.proposal_count, self.nms_threshold)
         proposals = ops.take_along_axis(boxes, keep[..., None], axis=1)
         proposals = proposals * ops.cast(valid, proposals.dtype)[..., None]
-        return ops.stop_gradient(proposals)
+        return {
+            "pre_nms_anchors": chosen,
+            "refined_anchors": refined,
+            "refined_anchors_clipped": boxes,
+            "rpn_non_max_suppression": keep,
+            "valid": valid,
+            "proposals": proposals,
+        }
 
     def get_config(self):
         return {
