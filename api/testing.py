@@ -1,4 +1,4 @@
-"""A TensorFlow-free stub model and a helper that runs the real server on it, for tests and demos.
+"""A TensorFlow-free stub model, and helpers that run the real server (on it or on weights) in a subprocess.
 
 ``python -m api.testing [--port 0]`` serves the stub model with waitress on 127.0.0.1.
 """
@@ -73,12 +73,15 @@ class StubModel:
 
 
 @contextmanager
-def run_stub_server(threads=4, env=None, timeout=30.0, args=()):
-    """Start ``python -m api.testing --port 0 [args]`` in a subprocess; yield its base URL; stop it after."""
+def run_server(module, args=(), threads=4, env=None, timeout=30.0):
+    """Start ``python -m <module> --port 0 --threads N [args]`` in a subprocess; yield its base URL; stop it after.
+
+    The URL is the one the server prints once it listens (after loading its model); `timeout` bounds that wait.
+    """
     root = Path(__file__).resolve().parents[1]
     child_env = dict(os.environ, **(env or {}))
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), child_env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "mrcnn_api.testing", "--port", "0", "--threads", str(threads), *args]
+    command = [sys.executable, "-m", module, "--port", "0", "--threads", str(threads), *args]
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(command, cwd=root, env=child_env, stdout=subprocess.PIPE, stderr=errors, text=True)
     lines = queue.Queue()
@@ -90,14 +93,7 @@ def run_stub_server(threads=4, env=None, timeout=30.0, args=()):
 
     threading.Thread(target=pump, daemon=True).start()
     try:
-        try:
-            first = lines.get(timeout=timeout)
-        except queue.Empty:
-            raise RuntimeError(f"stub server printed no URL within {timeout} s") from None
-        if "http://" not in first:
-            errors.seek(0)
-            raise RuntimeError(f"stub server failed to start: {first!r} {errors.read()}")
-        yield first[first.index("http://") :].split()[0]
+        yield _served_url(module, lines, errors, time.monotonic() + timeout)
     finally:
         proc.terminate()
         try:
@@ -106,6 +102,26 @@ def run_stub_server(threads=4, env=None, timeout=30.0, args=()):
             proc.kill()
             proc.wait(timeout=10)
         errors.close()
+
+
+def _served_url(module, lines, errors, deadline):
+    """The URL of the first "http://" line the server prints (other lines are skipped) before `deadline`."""
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0))
+        except queue.Empty:
+            raise RuntimeError(f"python -m {module} printed no URL in time") from None
+        if "http://" in line:
+            return line[line.index("http://") :].split()[0]
+        if not line:
+            errors.seek(0)
+            last = ([text for text in errors.read().splitlines() if text.strip()] or ["(no output)"])[-1]
+            raise RuntimeError(f"python -m {module} exited before serving; its last line: {last.strip()}")
+
+
+def run_stub_server(threads=4, env=None, timeout=30.0, args=()):
+    """run_server on the stub model (``python -m mrcnn_api.testing``)."""
+    return run_server("mrcnn_api.testing", args, threads, env, timeout)
 
 
 def main(argv=None):
