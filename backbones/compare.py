@@ -221,12 +221,13 @@ def load_data(dataset_dir, limit):
 def row_stages(variant, args, learning_rate):
     """[(last epoch, layers, rate)]: sample_cli's 3-stage schedule, or from --init one stage at lr/5
     (all layers unless the row trains only its own `layers`)."""
-    from mrcnn.cli.sample import training_stages
+    from mrcnn.engine.recipe import default_schedule
 
     epochs = variant_epochs(variant, args.epochs)
     if args.init:
         return [(epochs, variant.layers or "all", learning_rate / 5)]
-    return training_stages(epochs, learning_rate, variant.layers)
+    stages = default_schedule(epochs, learning_rate, None, variant.layers)
+    return [(s.last_epoch, s.layers, s.learning_rate) for s in stages]
 
 
 def train_variant(variant, args, train_set, folder):

@@ -352,3 +352,24 @@ class MobileFineTuneConfig(MobileConfig):
     # mask AP50 0.851 this way, 0.739 with the top-class rule (an ROI whose top class is background is lost).
     DETECTION_PER_CLASS = True
     AUGMENTATION = "default"
+
+
+class SmallDatasetConfig(MobileFineTuneConfig):
+    """MobileFineTuneConfig with the balloon recipe for a few dozen to a few hundred images, at 1024 px.
+
+    `mrcnn train` starts from it (NAME, NUM_CLASSES and the steps are set from the data); the balloon
+    sample's BalloonConfig is this config with one class. Each value was measured on balloon
+    (samples/balloon/README.md): twice MobileConfig's head widths (the slim heads learn far slower from
+    61 images; the weights file stays under 30 MB), zoom/shift augmentation (without it the RPN memorises
+    the images) and copy-paste of objects between training images.
+    """
+
+    IMAGE_MIN_DIM = 1024
+    IMAGE_MAX_DIM = 1024
+    TOP_DOWN_PYRAMID_SIZE = 128
+    RPN_CONV_CHANNELS = 128
+    FPN_CLASSIF_FC_LAYERS_SIZE = 512
+    MASK_HEAD_CHANNELS = 128
+    MASK_HEAD_CONVS = 4
+    AUGMENTATION = "scale_jitter"
+    COPY_PASTE_PROB = 0.5

@@ -281,11 +281,13 @@ class MaskRCNN:
             else None
         )
         os.makedirs(self.log_dir, exist_ok=True)
-        callbacks = [
+        # Custom callbacks run first, so the metrics they add to the epoch logs (EvalCheckpoint's val AP)
+        # reach TensorBoard and the History.
+        callbacks = list(custom_callbacks or []) + [
             keras.callbacks.TensorBoard(self.log_dir, write_graph=False, update_freq="epoch"),
             training.EpochCheckpoint(self.keras_model, self.checkpoint_path, self._metadata()),
             training.StopOnNaN(),
-        ] + list(custom_callbacks or [])
+        ]
         print(f"Starting at epoch {self.epoch}, learning rate {learning_rate}, checkpoints: {self.checkpoint_path}")
         history = self.keras_model.fit(
             train_data,

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from mrcnn.cli.sample import write_curves
 from mrcnn.engine.history import read_history
+from mrcnn.engine.recipe import write_curves
 
 
 def test_curves_from_a_real_keras_tensorboard_log(tmp_path):
@@ -17,7 +17,7 @@ def test_curves_from_a_real_keras_tensorboard_log(tmp_path):
     history = read_history(tmp_path)
     assert [epoch for epoch, _ in history["train"]["loss"]] == [0, 1, 2]
     assert len(history["validation"]["loss"]) == 3
-    path = write_curves(tmp_path)
+    path = write_curves(tmp_path, tmp_path / "curves.png")
     assert path == tmp_path / "curves.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mrcnn.cli.sample import training_stages
+from mrcnn.engine.recipe import Stage, default_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 BALLOON = REPO.parent / "shared" / "datasets" / "balloon"
@@ -51,6 +51,17 @@ def test_user_errors_exit_2_with_one_line(tmp_path):
 
 
 def test_default_schedule_trains_heads_first():
-    assert training_stages(80, 0.01) == [(16, "heads", 0.01), (68, "all", 0.002), (80, "all", 0.0002)]
-    assert training_stages(1, 0.01) == [(1, "heads", 0.01)]
-    assert training_stages(5, 0.01, layers="4+") == [(5, "4+", 0.01)]
+    assert default_schedule(80, 0.01) == [Stage(16, "heads", 0.01), Stage(68, "all", 0.002), Stage(80, "all", 0.0002)]
+    assert default_schedule(1, 0.01) == [Stage(1, "heads", 0.01)]
+    assert default_schedule(5, 0.01, layers="4+") == [Stage(5, "4+", 0.01)]
+
+
+def test_progressive_resizing_ends_at_the_largest_size():
+    assert default_schedule(90, 0.01, (512, 1024)) == [
+        Stage(9, "heads", 0.01, 512),
+        Stage(27, "all", 0.002, 512),
+        Stage(76, "all", 0.002, 1024),
+        Stage(90, "all", 0.0002, 1024),
+    ]
+    assert [s.image_size for s in default_schedule(20, 0.01, (256, 384, 512))] == [256, 256, 384, 512, 512]
+    assert default_schedule(10, 0.01, (256, 512), layers="all") == [Stage(10, "all", 0.01, 512)]

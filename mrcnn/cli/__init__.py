@@ -1,4 +1,5 @@
-"""The `mrcnn` console script (main) and the shared sample CLI (sample)."""
+"""The `mrcnn` console script (commands), its own-data commands (own_data, predict) and the shared sample CLI
+(sample); common holds what they share."""
 
 from mrcnn.cli.commands import main
 

@@ -7,16 +7,13 @@ Everything else (weights resolution, training, COCO evaluation, splash output) l
 """
 
 import argparse
-import ast
 import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mrcnn.cli.common import CommandError, parse_setting, parse_sizes, writable_folder
 from mrcnn.engine.atomic import atomic_path
 
-HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
@@ -28,10 +25,8 @@ class Task:
     default_dataset: str = None
     extra_arguments: callable = field(default=None)  # (parser) -> None, sample-specific flags
     config_overrides: callable = field(default=None)  # (args) -> {Config attribute: value} from those flags
-
-
-class CommandError(Exception):
-    """A user error: printed as one line, exit code 2."""
+    epochs: int = 30  # the default schedule's length (--epochs)
+    sizes: tuple = None  # progressive resizing of the default schedule (--sizes), e.g. (512, 1024)
 
 
 def limit_dataset(dataset, count):
@@ -40,17 +35,6 @@ def limit_dataset(dataset, count):
         dataset.image_info = dataset.image_info[:count]
         dataset.prepare()
     return dataset
-
-
-def parse_setting(text):
-    """'KEY=VALUE' from --set as (KEY, value); VALUE is a Python literal, else kept as a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip().isupper():
-        raise argparse.ArgumentTypeError(f"--set {text!r}: use KEY=VALUE with an upper-case Config attribute")
-    try:
-        return key.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key.strip(), value
 
 
 def _config(task, args, inference=False, stored=None):
@@ -90,95 +74,28 @@ def resolve_weights(task, args):
     return args.weights
 
 
-def load_weights(model, path):
-    """Load a resolved weights path, or the backbone's ImageNet file for "imagenet"; None loads nothing.
-
-    A file trained for another class count loads without the class-specific heads.
-    """
-    from mrcnn.weights import h5 as weights_io
-
-    if path is None:
-        return None
-    if path == "imagenet":
-        path = model.get_imagenet_weights()
-    stored = (weights_io.read_metadata(path)["config"] or {}).get("NUM_CLASSES")
-    exclude = HEADS if stored and stored != model.config.NUM_CLASSES else None
-    model.load_weights(path, by_name=True, exclude=exclude)
-    print(f"Loaded weights from {path}" + (" (class heads excluded: other class count)" if exclude else ""))
-    return path
-
-
-def training_stages(epochs, learning_rate, layers=None):
-    """[(last epoch, layers, learning rate)]: one stage for an explicit --layers, else three.
-
-    The default first trains the new layers (FPN, RPN, heads) on a frozen ImageNet backbone
-    for 20% of the epochs, then fine-tunes all layers at lr/5, and ends at lr/50 for the last 15%.
-    Training all layers from the start lets the random heads' first gradients wreck the
-    backbone's deep features (seen on MobileNet: C5 went 91% dead within 5 epochs).
-    """
-    if layers:
-        return [(epochs, layers, learning_rate)]
-    heads_end = max(1, round(0.2 * epochs))
-    final_start = max(heads_end, round(0.85 * epochs))
-    stages = [
-        (heads_end, "heads", learning_rate),
-        (final_start, "all", learning_rate / 5),
-        (epochs, "all", learning_rate / 50),
-    ]
-    return [stage for i, stage in enumerate(stages) if i == 0 or stage[0] > stages[i - 1][0]]
-
-
-def writable_folder(path, flag):
-    """Check that `path` is (or can become) a folder we can write in, creating nothing; CommandError naming `flag`.
-
-    The folder itself is made later, by what writes into it, so a run that stops on bad input leaves nothing.
-    """
-    folder = Path(path)
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(existing))
-        with tempfile.NamedTemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        raise CommandError(f"{flag} {folder}: not a writable folder ({err.strerror or err})") from None
-    return folder
-
-
 def cmd_train(task, args):
-    from mrcnn import model as modellib
+    """Train with the default schedule (or one --layers stage), keep best.h5 by val mask AP in --logs."""
+    from mrcnn.engine import recipe
 
     writable_folder(args.logs, "--logs")  # before the datasets and the model are built
+    args.weights = args.weights or "imagenet"
     config = _config(task, args)
     train_set = limit_dataset(task.load(args.dataset, "train", args), args.limit)
     val_set = limit_dataset(task.load(args.dataset, "val", args), args.limit)
     if args.limit:
         config.VALIDATION_STEPS = max(1, min(config.VALIDATION_STEPS, args.limit // config.BATCH_SIZE))
     config.display()
-    model = modellib.MaskRCNN("training", config, args.logs)
-    load_weights(model, resolve_weights(task, args))
-    started = time.perf_counter()
-    for last_epoch, layers, rate in training_stages(args.epochs, args.lr or config.LEARNING_RATE, args.layers):
-        if last_epoch > model.epoch:
-            print(f"Stage: layers={layers}, learning rate {rate:g}, up to epoch {last_epoch}")
-            model.train(train_set, val_set, learning_rate=rate, epochs=last_epoch, layers=layers)
-    print(f"Training took {time.perf_counter() - started:.0f} s; last checkpoint: {model.find_last()}")
-    print(f"Training curves: {write_curves(model.log_dir)}")
-
-
-def write_curves(log_dir):
-    """<log_dir>/curves.png: the per-epoch losses (train and val) read back from the run's TensorBoard logs."""
-    from mrcnn import visualize
-    from mrcnn.engine.history import read_history
-
-    path = Path(log_dir) / "curves.png"
-    visualize.plot_history(read_history(log_dir), path=path)
-    return path
+    sizes = [args.image_size] if args.image_size else args.sizes or task.sizes
+    stages = recipe.default_schedule(args.epochs or task.epochs, args.lr or config.LEARNING_RATE, sizes, args.layers)
+    return recipe.run_training(config, train_set, val_set, args.logs, resolve_weights(task, args), stages,
+                               eval_every=args.eval_every, patience=args.patience)  # fmt: skip
 
 
 def _inference_model(task, args):
     """An inference model built with the config stored in the weights file (so its architecture matches)."""
     from mrcnn import model as modellib
+    from mrcnn.engine.recipe import load_start_weights
     from mrcnn.weights import h5 as weights_io
 
     path = resolve_weights(task, args)
@@ -186,7 +103,7 @@ def _inference_model(task, args):
         raise CommandError("--weights is required for inference ('last' or a .h5 path)")
     stored = weights_io.read_metadata(path)["config"]
     model = modellib.MaskRCNN("inference", _config(task, args, inference=True, stored=stored), args.logs)
-    load_weights(model, path)
+    load_start_weights(model, path)
     return model
 
 
@@ -217,16 +134,14 @@ def _outputs(source, out_dir):
 
 def splash_image(model, path, out_dir=None):
     """Write <stem>_splash.png (colour kept inside masks, gray elsewhere) and <stem>_overlay.png."""
-    from mrcnn import visualize
     from mrcnn.data.images import read_image
+    from mrcnn.inference.outputs import write_overlay, write_splash
 
     image = read_image(path)
     r = model.detect([image], verbose=0)[0]
     splash, overlay = _outputs(path, out_dir)
-    visualize.save_image(visualize.color_splash(image, r["masks"]), f"{splash}.png")
-    names = model.class_names or ["BG"] + [str(i) for i in range(1, model.config.NUM_CLASSES)]
-    drawn = visualize.draw_instances(image, r["rois"], r["masks"], r["class_ids"], names, r["scores"])
-    visualize.save_image(drawn, f"{overlay}.png")
+    write_splash(image, r, f"{splash}.png")
+    write_overlay(model, image, r, f"{overlay}.png")
     print(f"{path}: {len(r['class_ids'])} instance(s) → {splash}.png, {overlay}.png")
     return r
 
@@ -267,7 +182,9 @@ def build_parser(task):
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--dataset", default=task.default_dataset, help="dataset folder (default: %(default)s)")
-    common.add_argument("--weights", default=None, help="'imagenet', 'last' or a path to an .h5 file")
+    common.add_argument(
+        "--weights", default=None, help="'imagenet', 'last', 'none' or a path to an .h5 file (train default: imagenet)"
+    )
     common.add_argument("--logs", default="logs", help="log and checkpoint folder (default: %(default)s)")
     common.add_argument("--backbone", default=None, help="override Config.BACKBONE (a registry name)")
     common.add_argument("--alpha", type=float, default=None, help="MobileNet width multiplier")
@@ -285,7 +202,16 @@ def build_parser(task):
         task.extra_arguments(common)
 
     train = commands.add_parser("train", parents=[common], help="train on <dataset>/train, validate on val")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=int, default=None, help=f"length of the schedule (default: {task.epochs})")
+    train.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help="progressive resizing, e.g. 512,1024: the first 30%% of the epochs at the smaller sizes "
+        f"(default: {','.join(map(str, task.sizes)) if task.sizes else 'the config size'}; --image-size: one size)",
+    )
+    train.add_argument("--eval-every", type=int, help="COCO AP on val every N epochs (default: epochs/10)")
+    train.add_argument("--patience", type=int, default=None, help="stop after N evaluations without a better mask AP")
     train.add_argument(
         "--layers",
         default=None,

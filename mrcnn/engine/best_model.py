@@ -51,7 +51,7 @@ class EvalCheckpoint(keras.callbacks.Callback):
         self.mrcnn, self.val_dataset, self.out_dir = model, val_dataset, str(out_dir)
         self.every, self.patience = int(every), patience
         self.evaluate = evaluate or coco_evaluation(min_confidence, limit)
-        self.best, self.best_epoch, self.waited, self.scores = None, None, 0, []
+        self.best, self.best_epoch, self.waited, self.scores, self.stopped = None, None, 0, [], False
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -71,5 +71,5 @@ class EvalCheckpoint(keras.callbacks.Callback):
         else:
             self.waited += 1
             if self.patience and self.waited >= self.patience and self.model is not None:
-                self.model.stop_training = True
+                self.model.stop_training = self.stopped = True
         write_json(f"{self.out_dir}/val_ap.json", {"best_epoch": self.best_epoch, "evaluations": self.scores})
