@@ -77,6 +77,12 @@ def _evaluate_parser(commands):
     evaluate.add_argument("--out", help="folder for eval.json and eval.md (default: print only)")
     evaluate.add_argument("--min-confidence", type=float, default=0.05, help="score threshold (default 0.05, as COCO)")
     evaluate.add_argument("--image-size", type=int, help="input size (default: the one stored in the weights)")
+    evaluate.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "auto", "mixed_bfloat16", "mixed_float16"),
+        help="float32 (default: the same figures on every machine) or auto, as the API serves",
+    )
     _data_arguments(evaluate)
 
 

@@ -88,8 +88,9 @@ def _refs(dataset):
     return [str(dataset.image_info[i]["path"]) for i in dataset.image_ids]
 
 
-def inference_model(weights, min_confidence=None, image_size=None):
-    """An inference model from a weights file saved by mrcnn (its stored config), with these overrides."""
+def inference_model(weights, min_confidence=None, image_size=None, precision=None):
+    """An inference model from a weights file saved by mrcnn (its stored config), with these overrides
+    (precision None: "auto", as served)."""
     import tempfile
 
     from mrcnn.model import MaskRCNN
@@ -99,6 +100,8 @@ def inference_model(weights, min_confidence=None, image_size=None):
     overrides = {} if min_confidence is None else {"DETECTION_MIN_CONFIDENCE": min_confidence}
     if image_size:
         overrides.update(IMAGE_MIN_DIM=image_size, IMAGE_MAX_DIM=image_size)
+    if precision:
+        overrides["PRECISION"] = precision
     return MaskRCNN.from_weights(weights, tempfile.gettempdir(), **overrides)
 
 
@@ -122,7 +125,7 @@ def run_evaluate(args):
     from mrcnn.evaluation.coco import evaluate_coco, format_table, save_results
 
     out = writable_folder(args.out, "--out") if args.out else None
-    model = inference_model(args.weights, args.min_confidence, args.image_size)
+    model = inference_model(args.weights, args.min_confidence, args.image_size, args.precision)
     dataset = _matching_data(args, model)
     results = evaluate_coco(model, dataset)
     table = format_table(results)

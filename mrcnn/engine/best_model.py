@@ -28,8 +28,9 @@ def coco_evaluation(min_confidence, limit=None):
         from mrcnn.evaluation.coco import evaluate_coco
         from mrcnn.model import MaskRCNN
 
+        # float32 whatever the machine: the scores that pick best.h5 are the ones any machine reproduces.
         model = MaskRCNN.from_weights(
-            weights_path, os.path.dirname(weights_path), DETECTION_MIN_CONFIDENCE=min_confidence
+            weights_path, os.path.dirname(weights_path), DETECTION_MIN_CONFIDENCE=min_confidence, PRECISION="float32"
         )
         return evaluate_coco(model, dataset, limit=limit, verbose=False)
 
