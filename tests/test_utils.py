@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from mrcnn import utils
+from mrcnn.data.dataset import image_label
 from mrcnn.utils import DatasetError
 
 # ------------------------------------------------------------------------------------------------
@@ -36,7 +37,8 @@ def test_dataset_api(tmp_path):
     assert ds.source_class_ids["shapes"] == [0, 1, 2]
     assert ds.source_class_ids["coco"] == [0, 3]
     assert ds.image_from_source_map["shapes.img1"] == 1
-    assert ds.image_reference(1) == str(tmp_path / "b.png")
+    assert ds.image_reference(1) == ""  # matterport's default
+    assert image_label(ds, 1) == str(tmp_path / "b.png")
     assert ds.source_image_link(0) == str(tmp_path / "a.png")
     assert ds.image_info[0]["width"] == 5 and ds.class_info[0]["name"] == "BG"
 
@@ -353,8 +355,9 @@ def test_compute_ap_empty_cases():
     empty_gt = (np.zeros((0, 4)), np.zeros(0, int), np.zeros((40, 40, 0), bool))
     _, _, gt_masks = _gt()
     args = (np.zeros((0, 4)), np.zeros(0, int), np.zeros(0), no_pred)
-    assert utils.compute_ap(*empty_gt, *args)[0] == 1.0
-    assert utils.compute_ap(*empty_gt, utils.extract_bboxes(gt_masks), np.ones(2, int), np.ones(2), gt_masks)[0] == 0.0
+    assert utils.compute_ap(*empty_gt, *args)[0] == 0.0  # matterport's values
+    predictions = (utils.extract_bboxes(gt_masks), np.ones(2, int), np.ones(2), gt_masks)
+    assert np.isnan(utils.compute_ap(*empty_gt, *predictions)[0])
 
 
 def test_compute_matches_padding_and_threshold():

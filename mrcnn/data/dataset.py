@@ -8,6 +8,11 @@ from mrcnn.data.errors import DatasetError
 from mrcnn.data.images import DECODE_ERRORS, decode_image, image_size
 
 
+def image_label(dataset, image_id):
+    """How a message names an image: its image_reference, else its path, else its id."""
+    return str(dataset.image_reference(image_id) or dataset.image_info[image_id].get("path") or image_id)
+
+
 class Dataset:
     """Base class for datasets, matterport-compatible.
 
@@ -48,8 +53,11 @@ class Dataset:
         self._prepared = False
 
     def image_reference(self, image_id):
-        """Return a string that helps find the image (here: its path). Override to return e.g. a URL."""
-        return str(self._info(image_id)["path"])
+        """A string that helps find the image, e.g. a URL: "" here, as in matterport (override it).
+
+        mrcnn's own messages name an image by `image_label`, which falls back to its path.
+        """
+        return ""
 
     def prepare(self, class_map=None):
         """Build the derived tables (ids, names, source maps). Call after adding classes and images."""

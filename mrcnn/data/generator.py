@@ -10,6 +10,7 @@ import numpy as np
 
 from mrcnn.data import augment as augment_lib
 from mrcnn.data.batch import batch_layout
+from mrcnn.data.dataset import image_label
 from mrcnn.data.masks import extract_bboxes, minimize_mask
 from mrcnn.data.resize import resize_mask
 from mrcnn.inference.mold import check_image, resize_for_model
@@ -20,7 +21,7 @@ class AnnotationError(ValueError):
 
 
 def _check_mask(dataset, image_id, image, masks, class_ids):
-    where = f"image {dataset.image_reference(image_id)!r} (id {image_id})"
+    where = f"image {image_label(dataset, image_id)!r} (id {image_id})"
     masks = np.asarray(masks)
     class_ids = np.asarray(class_ids)
     if masks.ndim != 3 or masks.shape[:2] != image.shape[:2]:
@@ -40,7 +41,7 @@ def _check_mask(dataset, image_id, image, masks, class_ids):
 
 def _load_resized(dataset, config, image_id, augmenter, rng):
     """(image, masks [H, W, N] bool, class_ids, window) of one image in the model's input frame."""
-    image = check_image(dataset.load_image(image_id), where=f"image {dataset.image_reference(image_id)!r}")
+    image = check_image(dataset.load_image(image_id), where=f"image {image_label(dataset, image_id)!r}")
     masks, class_ids = _check_mask(dataset, image_id, image, *dataset.load_mask(image_id))
     if augmenter is not None:
         image, masks = augmenter(image, masks, rng)

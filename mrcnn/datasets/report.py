@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mrcnn.config import Config
+from mrcnn.data.dataset import image_label
 from mrcnn.data.errors import DatasetError
 from mrcnn.engine.atomic import atomic_path
 
@@ -19,7 +20,7 @@ COCO_SMALL, COCO_MEDIUM = 32**2, 96**2
 
 def _instances(dataset, image_id, problems):
     """(masks [H, W, N], class_ids [N]) of one image; load errors and dropped annotations go to ``problems``."""
-    ref = dataset.image_reference(image_id)
+    ref = image_label(dataset, image_id)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -54,7 +55,7 @@ def inspect_dataset(dataset, image_size=1024, anchor_scales=None):
         height, width = masks.shape[:2]
         sizes.append((int(height), int(width)))
         if not len(class_ids):
-            negatives.append(str(dataset.image_reference(image_id)))
+            negatives.append(image_label(dataset, image_id))
         scale = image_size / max(height, width)
         for k, class_id in enumerate(class_ids):
             classes[dataset.class_names[abs(int(class_id))]] += 1

@@ -9,7 +9,8 @@ class ids (1..K), so predictions need no mapping. Results name classes by ``data
 
     {"segm": {"AP": .., "AP50": .., ..., "ARl": .., "per_class": {name: {"class_id", "AP", "AP50"}}},
      "bbox": {...},
-     "mAP50_compute_ap": mean of compute_ap at IoU 0.5 over images (matterport's metric),
+     "mAP50_compute_ap": mean of compute_ap at IoU 0.5 over the images with ground truth (matterport's metric;
+                         its value for an image without any is 0 or nan),
      "mean_detect_ms": .., "num_images": .., "num_detections": ..}
 
 A stat COCO reports as -1 (no ground truth of that size or class) is None.
@@ -220,7 +221,8 @@ def evaluate_coco(model, dataset, image_ids=None, limit=None, iou_types=IOU_TYPE
         images.append(_image_entry(image_id, *image.shape[:2]))
         gt_anns += gt_annotations(image_id, gt_masks, gt_class_ids, first_id=len(gt_anns) + 1)
         dets += detections_to_coco(image_id, result)
-        aps.append(_compute_ap50(gt_masks, gt_class_ids, result))
+        if (np.asarray(gt_class_ids) > 0).any():
+            aps.append(_compute_ap50(gt_masks, gt_class_ids, result))
     coco_gt = _make_coco(images, gt_anns, _categories(dataset))
     results = {t: coco_stats(coco_gt, dets, t, dataset.class_names, verbose) for t in iou_types}
     results.update(

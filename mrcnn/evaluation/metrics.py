@@ -63,10 +63,11 @@ def compute_matches(
 
 
 def _interpolated_ap(pred_match, num_gt):
-    """All-point interpolated AP (VOC 2010+) from the sorted match list."""
+    """All-point interpolated AP (VOC 2010+) from the sorted match list (num_gt 0: recalls 0/0 = nan)."""
     hits = np.cumsum(pred_match > -1)
     precisions = hits / (np.arange(len(pred_match)) + 1)
-    recalls = hits / num_gt
+    with np.errstate(invalid="ignore"):
+        recalls = hits / num_gt
     precisions = np.concatenate([[0.0], precisions, [0.0]])
     recalls = np.concatenate([[0.0], recalls, [1.0]])
     precisions = np.maximum.accumulate(precisions[::-1])[::-1]
@@ -82,15 +83,13 @@ def compute_ap(
 
     Inputs as compute_matches. Returns (mAP, precisions, recalls, overlaps); precisions/recalls
     are the padded, monotone curve ([0, ...] and [..., 1]).
-    Edge cases: no ground truth and no predictions -> 1.0 (nothing to find, nothing wrong);
-    no ground truth but predictions -> 0.0; ground truth but no predictions -> 0.0.
+    Edge cases, as matterport's formula gives them: ground truth but no predictions -> 0.0; no ground
+    truth and no predictions -> 0.0; no ground truth but predictions -> nan (recall is 0/0; without
+    matterport's RuntimeWarning). Leave such images out of a mean (evaluate_coco does).
     """
     gt_match, pred_match, overlaps = compute_matches(
         gt_boxes, gt_class_ids, gt_masks, pred_boxes, pred_class_ids, pred_scores, pred_masks, iou_threshold
     )
-    if len(gt_match) == 0:
-        ap = 1.0 if len(pred_match) == 0 else 0.0
-        return ap, np.array([ap, ap]), np.array([0.0, 1.0]), overlaps
     ap, precisions, recalls = _interpolated_ap(pred_match, len(gt_match))
     return ap, precisions, recalls, overlaps
 
