@@ -16,11 +16,12 @@ STAGE_PRESETS = {"3+": 3, "4+": 4, "5+": 5}
 MATTERPORT_NAMES = {ours: theirs for theirs, ours in matterport.resnet_name_map().items()}
 
 
-class TrainingModel(distribute.MultiWorkerFitMixin, keras.Model):
+class TrainingModel(weights_io.LegacyH5Weights, distribute.MultiWorkerFitMixin, keras.Model):
     """Functional model whose outputs are the five losses; `fit` minimises their weighted sum.
 
     Each loss is reported as a metric (rpn_class_loss, ..., mrcnn_mask_loss) next to `loss`.
-    The mixin makes `fit` work with several workers (see mrcnn.engine.distribute).
+    The mixins make `fit` work with several workers (see mrcnn.engine.distribute) and save_weights("x.h5")
+    write the legacy layout.
     """
 
     def __init__(self, *args, loss_names=(), loss_weights=None, **kwargs):

@@ -19,8 +19,14 @@ from mrcnn.modeling.proposals import ProposalLayer
 from mrcnn.modeling.roi_align import PyramidROIAlign
 from mrcnn.modeling.rpn import apply_rpn, build_rpn_model
 from mrcnn.modeling.targets import DetectionTargets, RpnTargets
+from mrcnn.weights import h5 as weights_io
 
-__all__ = ["LOSS_NAMES", "build_inference_graph", "build_training_graph", "pyramid_strides"]
+__all__ = ["LOSS_NAMES", "InferenceModel", "build_inference_graph", "build_training_graph", "pyramid_strides"]
+
+
+@keras.saving.register_keras_serializable(package="mrcnn")
+class InferenceModel(weights_io.LegacyH5Weights, keras.Model):
+    """The inference graph's model: a functional keras.Model whose save_weights also writes legacy .h5."""
 
 
 def pyramid_strides(config, backbone):
@@ -121,7 +127,7 @@ def build_inference_graph(config):
     kept = KeptDetections(name="kept_detections")(detections)
     mask_logits = _mask_branch(config, kept[..., :4], image, pyramid)
     masks = SelectClassMask(name="mrcnn_mask_select")([mask_logits, kept])
-    model = keras.Model(image, [detections, masks], name="mask_rcnn")
+    model = InferenceModel(image, [detections, masks], name="mask_rcnn")
     return model, backbone
 
 

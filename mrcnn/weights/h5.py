@@ -56,6 +56,22 @@ def save(model, path, metadata=None):
                     group.create_dataset(weight_name, data=keras.ops.convert_to_numpy(weight))
 
 
+class LegacyH5Weights:
+    """Keras model mixin: `save_weights("x.h5")` writes this module's layout, as matterport's keras_model did.
+
+    Keras 3 only writes `.weights.h5` (those paths, and any other suffix, go to Keras). The file holds the
+    weights only; MaskRCNN.save_weights also stores the config and class names.
+    """
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        path = str(filepath)
+        if path.endswith((".weights.h5", ".weights.json")) or not path.endswith((".h5", ".hdf5")):
+            return super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if not overwrite and Path(path).exists():
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        save(self, path)
+
+
 def _open(path):
     path = Path(path)
     if not path.is_file():
