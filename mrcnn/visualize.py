@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from mrcnn.data.images import rgb_array
-from mrcnn.data.masks import extract_bboxes
+from mrcnn.data.masks import extract_bboxes, paste_masks
 from mrcnn.engine.atomic import atomic_path
 from mrcnn.inference.results import instance_count
 
@@ -486,12 +486,20 @@ def draw_boxes(image, boxes=None, refined_boxes=None, masks=None, captions=None,
 
 
 def draw_rois(image, rois, refined_rois, mask, class_ids, class_names, limit=10):
-    """Show up to `limit` random ROIs with their refinements and class names; prints the ROI counts."""
+    """Show up to `limit` random ROIs with their refinements and class names; prints the ROI counts.
+
+    mask: matterport's [N, h, w] (one small mask per ROI, covering it, as inspect_data.ipynb passes the
+    ROI mask targets) or full-size [H, W, N].
+    """
     class_ids = np.asarray(class_ids)
     chosen = np.random.choice(len(rois), min(limit, len(rois)), replace=False) if len(rois) else np.zeros(0, int)
     visibilities = [2 if class_ids[i] else 1 for i in chosen]
     captions = [class_names[class_ids[i]] if class_ids[i] else "" for i in chosen]
-    masks = None if mask is None or np.ndim(mask) != 3 else np.asarray(mask)[:, :, chosen]
+    masks = None if mask is None or np.ndim(mask) != 3 else np.asarray(mask)
+    if masks is not None and masks.shape[:2] == np.shape(image)[:2]:
+        masks = masks[:, :, chosen]
+    elif masks is not None:
+        masks = paste_masks(masks[chosen], np.asarray(rois, np.float32)[chosen], np.shape(image))
     ax = draw_boxes(
         image,
         np.asarray(rois)[chosen],

@@ -75,3 +75,47 @@ def test_draw_rois_display_table_weight_stats_and_differences(capsys):
         image, rois[:1], np.array([1]), masks, rois[:1], np.array([1]), np.array([0.9]), masks, ["bg", "a"]
     )
     assert any("0.90 / 1.00" in t.get_text() for t in ax.texts)
+
+
+def test_data_generator_with_random_rois_and_detection_targets():
+    # inspect_data.ipynb, "Data Generator": random_rois=2000, detection_targets=True, then its ROI cells.
+    config, data = TinyConfig(), shapes(2)
+    g = modellib.data_generator(data, config, shuffle=True, random_rois=2000, batch_size=2, detection_targets=True)
+    (
+        [normalized_images, image_meta, rpn_match, rpn_bbox, gt_class_ids, gt_boxes, gt_masks, rpn_rois, rois],
+        [
+            mrcnn_class_ids,
+            mrcnn_bbox,
+            mrcnn_mask,
+        ],
+    ) = next(g)
+    rois_per_image, classes = config.TRAIN_ROIS_PER_IMAGE, config.NUM_CLASSES
+    assert rpn_rois.shape == (2, 2000, 4) and rpn_rois.dtype == np.int32
+    assert (rpn_rois[..., 2:] > rpn_rois[..., :2]).all() and rpn_rois.min() >= 0 and rpn_rois.max() <= 128
+    assert rois.shape == (2, rois_per_image, 4) and mrcnn_class_ids.shape == (2, rois_per_image, 1)
+    assert mrcnn_bbox.shape == (2, rois_per_image, classes, 4)
+    assert mrcnn_mask.shape == (2, rois_per_image) + tuple(config.MASK_SHAPE) + (classes,)
+    mrcnn_class_ids = mrcnn_class_ids[:, :, 0]
+    b = 0
+    positive = np.flatnonzero(mrcnn_class_ids[b] > 0)
+    assert 0 < len(positive) <= round(rois_per_image * config.ROI_POSITIVE_RATIO)
+    # The notebook's refinement: class-specific deltas move each positive ROI onto its ground-truth box.
+    bbox_specific = mrcnn_bbox[b, np.arange(mrcnn_bbox.shape[1]), mrcnn_class_ids[b], :]
+    refined_rois = utils.apply_box_deltas(rois[b].astype(np.float32), bbox_specific[:, :4] * config.BBOX_STD_DEV)
+    real = gt_class_ids[b] > 0
+    best = utils.compute_overlaps(refined_rois[positive], gt_boxes[b][real].astype(np.float32)).max(axis=1)
+    assert (best > 0.9).all()  # rounding of the ROIs to pixels only
+    mask_specific = mrcnn_mask[b, np.arange(mrcnn_mask.shape[1]), :, :, mrcnn_class_ids[b]]
+    assert mask_specific[positive].any(axis=(1, 2)).all() and not mask_specific[mrcnn_class_ids[b] == 0].any()
+    assert not np.delete(mrcnn_mask[b], mrcnn_class_ids[b], axis=-1)[positive].any()  # other classes stay empty
+    visualize.draw_rois(
+        modellib.unmold_image(normalized_images[b], config),
+        rois[b],
+        refined_rois,
+        mask_specific,
+        mrcnn_class_ids[b],
+        data.class_names,
+    )
+    # random_rois alone adds rpn_rois only.
+    inputs, outputs = next(modellib.data_generator(data, config, random_rois=50))
+    assert len(inputs) == 8 and inputs[7].shape == (1, 50, 4) and outputs == []

@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
 
 from mrcnn import model as modellib
 from mrcnn import utils
@@ -114,8 +113,6 @@ def test_data_generator_yields_matterport_inputs():
     assert class_ids.shape == (2, config.MAX_GT_INSTANCES) and boxes.shape == (2, config.MAX_GT_INSTANCES, 4)
     assert masks.shape == (2,) + tuple(config.MINI_MASK_SHAPE) + (config.MAX_GT_INSTANCES,)
     assert (class_ids > 0).any() and (rpn_match == 1).any()
-    with pytest.raises(NotImplementedError, match="random_rois"):
-        next(modellib.data_generator(data, config, random_rois=200))
 
 
 def test_notebook_detection_cell_runs_on_load_image_gt_output():
