@@ -16,7 +16,13 @@ from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
 from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator
-from mrcnn.data.matterport_batches import build_rpn_targets, data_generator, load_image_gt  # noqa: F401 (matterport's)
+from mrcnn.data.matterport_batches import (  # noqa: F401 (matterport's names)
+    build_detection_targets,
+    build_rpn_targets,
+    data_generator,
+    generate_random_rois,
+    load_image_gt,
+)
 from mrcnn.engine import distribute, training
 from mrcnn.inference import flip_tta, graph_probe, mold
 from mrcnn.inference.mold import compose_image_meta, mold_image, parse_image_meta, unmold_image  # noqa: F401
