@@ -285,6 +285,11 @@ def _run_converter(command, what, out_file):
 
 def _convert(model, out_dir, name, command, per_instance, smoke_test=None):
     """Export a SavedModel to a temp folder, convert it with `command`, check it runs, move it into place."""
+    if getattr(model, "precision", "float32") != "float32":
+        raise ExportError(
+            f"TFLite and ONNX take float32 graphs, this model runs {model.precision}: build it with "
+            "PRECISION='float32' (MaskRCNN.from_weights(path, PRECISION='float32'); `mrcnn export` does)"
+        )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir.parent) as work:

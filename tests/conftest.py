@@ -1,10 +1,14 @@
 """Shared pytest fixtures."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+# Also for module- and session-scoped fixtures, which are built before the function-scoped ones below.
+os.environ["MRCNN_OFFLINE"] = "1"
+os.environ["MRCNN_PRECISION"] = "float32"
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import keras
 import numpy as np
@@ -188,3 +189,10 @@ def test_onnx_export_matches_the_savedmodel(model, saved_model, tmp_path):
     assert np.abs(got["rois"] - expected["rois"]).max() <= 1
     np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-3)
     assert json.dumps(sorted(names)) == json.dumps(["class_ids", "masks", "rois", "scores"])
+
+
+def test_a_bfloat16_model_is_refused_for_tflite_with_the_fix(tmp_path):
+    model = types.SimpleNamespace(precision="mixed_bfloat16")
+    with pytest.raises(export.ExportError, match="PRECISION='float32'"):
+        export.export_tflite(model, tmp_path / "t")
+    assert not (tmp_path / "t").exists()
