@@ -78,6 +78,13 @@ def _coco_image_dir(annotation_json, data, images):
     )
 
 
+def _check_polygon_points(segmentation):
+    """DatasetError for a polygon of fewer than 3 points (CocoDataset would drop it silently, having no area)."""
+    for k, poly in enumerate(segmentation if isinstance(segmentation, list) else []):
+        if isinstance(poly, (list, tuple)) and len(poly) < 6:
+            raise DatasetError(f"segmentation: polygon {k} needs at least 3 points, got {len(poly) // 2}")
+
+
 class _CheckedCocoDataset(CocoDataset):
     """CocoDataset whose missing images and malformed segmentations go to ``self.problems`` (see Problems)."""
 
@@ -86,6 +93,7 @@ class _CheckedCocoDataset(CocoDataset):
         for ann in anns:
             try:
                 segmentation_mask(ann.get("segmentation"), img.get("height", 0), img.get("width", 0), "segmentation")
+                _check_polygon_points(ann.get("segmentation"))
                 kept.append(ann)
             except DatasetError as e:
                 self.problems.reject(annotation_json, ann.get("id"), f"image {img.get('id')}: {e}")
