@@ -172,7 +172,8 @@ def main(argv=None):
         print(f"mrcnn {args.command}: {err}", file=sys.stderr)
         return 1
     except (CommandError, DatasetError, WeightsFileError, ConfigError, FileNotFoundError) as err:
-        print(f"mrcnn {args.command}: error: {err}", file=sys.stderr)
+        message = str(err).replace("pass skip_bad=True", "pass --skip-bad")  # the loaders' hint, in CLI terms
+        print(f"mrcnn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only, full or non-folder --out
         where = f" {err.filename}" if err.filename else ""
