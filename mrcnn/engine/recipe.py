@@ -139,7 +139,8 @@ def write_report(out, val_set, log_dir, keeper, overlays, min_confidence):
     results["selection"] = {"best_epoch": keeper.best_epoch, "evaluations": keeper.scores}
     save_results(results, out / "eval.json")
     lines = [f"# best.h5 (epoch {keeper.best_epoch}) on val ({len(val_set.image_ids)} images)", "",
-             "best.h5 was chosen on this split, by val mask AP; the last epoch's scores are not chosen on it:", "",
+             "Every evaluation of the run. best.h5 is the row with the highest mask AP, so its score is chosen on this",
+             "split and optimistic; the last row (the last epoch) was not chosen.", "",
              "| epoch | mask AP | mask AP50 | box AP | box AP50 |", "|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {s['epoch']} | {s['val_mask_AP']:.3f} | {s['val_mask_AP50']:.3f} | {s['val_box_AP']:.3f} | "
               f"{s['val_box_AP50']:.3f} |" for s in keeper.scores]  # fmt: skip
