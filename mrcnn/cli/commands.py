@@ -15,7 +15,6 @@ Errors are printed as one line (exit code 2), not as a traceback.
 import argparse
 import os
 import sys
-import tempfile
 
 from mrcnn.cli.common import CommandError
 
@@ -133,17 +132,13 @@ def run_inspect(args):
 
 def run_export(args):
     from mrcnn import export
+    from mrcnn.cli.own_data import inference_model
     from mrcnn.config import ConfigError
-    from mrcnn.model import MaskRCNN
     from mrcnn.weights.h5 import WeightsFileError
 
-    overrides = {"PRECISION": "float32"}  # the exported graph runs anywhere: float32, not this machine's "auto"
-    if args.image_size:
-        overrides.update(IMAGE_MIN_DIM=args.image_size, IMAGE_MAX_DIM=args.image_size)
-    if args.min_confidence is not None:
-        overrides["DETECTION_MIN_CONFIDENCE"] = args.min_confidence
     try:
-        model = MaskRCNN.from_weights(args.weights, model_dir=tempfile.gettempdir(), **overrides)
+        # the exported graph runs anywhere: float32, not this machine's "auto"
+        model = inference_model(args.weights, args.min_confidence, args.image_size, precision="float32")
         path = export.export(model, args.out, args.format)
     except (export.ExportError, WeightsFileError, ConfigError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None

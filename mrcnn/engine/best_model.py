@@ -53,6 +53,7 @@ class EvalCheckpoint(keras.callbacks.Callback):
         self.every, self.patience = int(every), patience
         self.evaluate = evaluate or coco_evaluation(min_confidence, limit)
         self.best, self.best_epoch, self.waited, self.scores, self.stopped = None, None, 0, [], False
+        self.best_results = None  # the full evaluate_coco results of best.h5
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -67,6 +68,7 @@ class EvalCheckpoint(keras.callbacks.Callback):
         self.scores.append({"epoch": epoch + 1, **scores})
         if self.best is None or scores["val_mask_AP"] > self.best:
             self.best, self.best_epoch, self.waited = scores["val_mask_AP"], epoch + 1, 0
+            self.best_results = results
             with atomic_path(f"{self.out_dir}/best.h5") as temp:
                 shutil.copyfile(last, temp)
         else:

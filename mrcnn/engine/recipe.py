@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from mrcnn.engine.atomic import atomic_path
-from mrcnn.engine.best_model import EvalCheckpoint, coco_evaluation
+from mrcnn.engine.best_model import EvalCheckpoint
 
 HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
 LOSSES = ("loss", "rpn_class_loss", "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss")
@@ -109,8 +109,9 @@ def run_stages(config, train_set, val_set, logs, weights, stages, callbacks=()):
               f"epochs {model.epoch + 1}-{stage.last_epoch}")  # fmt: skip
         model.train(train_set, val_set, stage.learning_rate, stage.last_epoch, stage.layers,
                     custom_callbacks=list(callbacks))  # fmt: skip
-        if any(getattr(c, "stopped", False) for c in callbacks):
-            print(f"Stopped early: val mask AP did not improve in {callbacks[0].patience} evaluations")
+        stopped = [c for c in callbacks if getattr(c, "stopped", False)]
+        if stopped:
+            print(f"Stopped early: val mask AP did not improve in {stopped[0].patience} evaluations")
             break
     return model
 
@@ -126,16 +127,16 @@ def run_training(config, train_set, val_set, out_dir, weights=None, stages=None,
     model = run_stages(config, train_set, val_set, out, weights, stages, [keeper])
     print(f"Training took {time.perf_counter() - started:.0f} s; best epoch {keeper.best_epoch} "
           f"(val mask AP {keeper.best:.3f}); last checkpoint {model.find_last()}")  # fmt: skip
-    return write_report(out, val_set, model.log_dir, keeper, overlays, min_confidence)
+    return write_report(out, val_set, model.log_dir, keeper, overlays)
 
 
-def write_report(out, val_set, log_dir, keeper, overlays, min_confidence):
+def write_report(out, val_set, log_dir, keeper, overlays):
     """eval.json + eval.md (best.h5 on val), curves.png and overlays/ of the first `overlays` val images."""
     from mrcnn.evaluation.coco import format_table, save_results
     from mrcnn.model import MaskRCNN
 
     best = out / "best.h5"
-    results = coco_evaluation(min_confidence)(str(best), val_set)
+    results = dict(keeper.best_results)  # best.h5 was scored on val when it was kept: not evaluated again
     results["selection"] = {"best_epoch": keeper.best_epoch, "evaluations": keeper.scores}
     save_results(results, out / "eval.json")
     lines = [f"# best.h5 (epoch {keeper.best_epoch}) on val ({len(val_set.image_ids)} images)", "",
