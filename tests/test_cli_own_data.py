@@ -336,6 +336,27 @@ def test_predict_coco_results_load_in_pycocotools(trained, images, tmp_path):
     assert {r["image_id"] for r in results} <= set(gt.getImgIds()) == set(range(1, 7))
     assert {r["category_id"] for r in results} <= {1, 2} and len(detections.anns) == len(results)
 
+    renumbered = json.loads((tmp_path / "gt" / "instances.json").read_text())
+    renumbered["categories"] = [{"id": 90 - c["id"], "name": c["name"]} for c in renumbered["categories"]]
+    (tmp_path / "renumbered.json").write_text(json.dumps(renumbered))
+    assert main([*args, "--min-confidence", "0", "--categories", str(tmp_path / "renumbered.json")]) == 0
+    mapped = json.loads((out / "coco_results.json").read_text())
+    assert [90 - r["category_id"] for r in mapped] == [r["category_id"] for r in results]
+
+
+def test_predict_categories_names_must_match(tmp_path):
+    from mrcnn.cli.common import CommandError
+    from mrcnn.cli.predict import category_map
+
+    path = tmp_path / "cats.json"
+    path.write_text(json.dumps({"categories": [{"id": 34, "name": "frisbee"}, {"id": 1, "name": "person"}]}))
+    assert category_map(path, ["BG", "frisbee"]) == {1: 34}
+    with pytest.raises(CommandError, match="no category named 'dog'; the file has: frisbee, person"):
+        category_map(path, ["BG", "frisbee", "dog"])
+    path.write_text("[]")
+    with pytest.raises(CommandError, match="not a COCO json"):
+        category_map(path, ["BG", "frisbee"])
+
 
 @pytest.mark.slow
 def test_predict_skips_a_corrupt_image_and_writes_the_others(trained, images, tmp_path, capsys):

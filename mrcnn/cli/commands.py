@@ -94,6 +94,12 @@ def _predict_parser(commands):
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--format", default="overlay", choices=FORMATS, help="what to write (default overlay)")
     predict.add_argument("--min-confidence", type=float, help="score threshold (default: the one stored)")
+    predict.add_argument(
+        "--categories",
+        metavar="COCO_JSON",
+        help="with --format coco: write the category ids that this COCO file gives the model's class names "
+        "(default: the class ids 1..K)",
+    )
 
 
 def _serve_parser(commands):

@@ -3,9 +3,12 @@
 overlay: DIR/<stem>_overlay.jpg (masks, boxes, labels); splash: DIR/<stem>_splash.jpg; json: DIR/<stem>.json (boxes,
 scores, classes, RLE masks); coco: DIR/coco_results.json, a COCO results list that pycocotools' `loadRes` reads. Its
 image ids are the file names when they all are numbers (COCO's 000000123456.jpg is image 123456), else 1, 2, ... in
-the order listed in DIR/image_ids.json. A file that cannot be read is reported and skipped; the exit code is then 1.
+the order listed in DIR/image_ids.json. Its category ids are the model's class ids 1..K (the order `mrcnn train`
+gave the classes), or, with `--categories COCO_JSON`, the ids that file gives the same class names (a COCO file's
+category ids need not be 1..K: frisbee is 34 in COCO). A file that cannot be read is reported and skipped; the exit code is then 1.
 """
 
+import json
 from pathlib import Path
 
 from mrcnn.cli.common import CommandError, writable_folder
@@ -63,9 +66,12 @@ def run_predict(args):
     from mrcnn.data.images import read_image
     from mrcnn.evaluation.coco import detections_to_coco
 
+    if args.categories and args.format != "coco":
+        raise CommandError("--categories only applies to --format coco")
     files = image_files(args.inputs)
     out = writable_folder(args.out, "--out")
     model = inference_model(args.weights, args.min_confidence)
+    categories = category_map(args.categories, outputs.class_names_of(model)) if args.categories else None
     ids, coco, failed = image_ids(files), [], 0
     for path, image_id in zip(files, ids):
         try:
@@ -76,7 +82,7 @@ def run_predict(args):
             continue
         result = model.detect([image])[0]
         if args.format == "coco":
-            coco += detections_to_coco(image_id, result)
+            coco += detections_to_coco(image_id, result, categories)
         else:
             WRITERS[args.format](model, path, image, result, out)
         print(f"{path}: {len(result['class_ids'])} instance(s)")
@@ -87,6 +93,21 @@ def run_predict(args):
     print(f"Wrote {args.format} output of {len(files) - failed} image(s) to {out}")
     if failed:
         raise PartialFailure(f"{failed} of {len(files)} image(s) could not be read and were skipped")
+
+
+def category_map(path, class_names):
+    """{class id: category id} from the categories of a COCO json, matched by name; CommandError if one is missing."""
+    try:
+        categories = json.loads(Path(path).read_text())["categories"]
+        by_name = {c["name"]: int(c["id"]) for c in categories}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CommandError(f"--categories {path}: not a COCO json with a categories list ({err})") from None
+    missing = [name for name in class_names[1:] if name not in by_name]
+    if missing:
+        raise CommandError(
+            f"--categories {path}: no category named {missing[0]!r}; the file has: {', '.join(sorted(by_name))}"
+        )
+    return {i: by_name[name] for i, name in enumerate(class_names) if i > 0}
 
 
 class PartialFailure(Exception):
