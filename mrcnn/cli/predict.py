@@ -5,7 +5,8 @@ scores, classes, RLE masks); coco: DIR/coco_results.json, a COCO results list th
 image ids are the file names when they all are numbers (COCO's 000000123456.jpg is image 123456), else 1, 2, ... in
 the order listed in DIR/image_ids.json. Its category ids are the model's class ids 1..K (the order `mrcnn train`
 gave the classes), or, with `--categories COCO_JSON`, the ids that file gives the same class names (a COCO file's
-category ids need not be 1..K: frisbee is 34 in COCO). A file that cannot be read is reported and skipped; the exit code is then 1.
+category ids need not be 1..K: frisbee is 34 in COCO).
+A file that cannot be read is reported and skipped; the exit code is then 1.
 """
 
 import json
