@@ -108,7 +108,7 @@ def test_via_class_attribute_detected_and_class_names_fix_the_order(tmp_path):
     assert ds.class_names == ["BG", "a", "b"] and ds.load_mask(0)[1].tolist() == [2, 1]
     ds = load_dataset(tmp_path, class_names=["b", "a"])
     assert ds.class_names == ["BG", "b", "a"] and ds.load_mask(0)[1].tolist() == [1, 2]
-    with pytest.raises(DatasetError, match="region 1: class 'a' is not in class_names"):
+    with pytest.raises(DatasetError, match="region 1: image 'a.png\\d*': class 'a' is not in class_names"):
         load_dataset(tmp_path, class_names=["b", "c"])
 
 
@@ -124,7 +124,7 @@ def test_via_skip_bad_drops_bad_regions_and_missing_images(tmp_path):
     }
     _via(tmp_path, {"a.png": [_square("x"), few], "b.png": [_square("x")]})
     (tmp_path / "b.png").unlink()
-    with pytest.raises(DatasetError, match="region 1: polygon needs at least 3 points"):
+    with pytest.raises(DatasetError, match="region 1: image 'a.png\\d*': polygon needs at least 3 points"):
         load_dataset(tmp_path)
     ds = load_dataset(tmp_path, skip_bad=True)
     assert ds.num_images == 1 and ds.load_mask(0)[0].shape[-1] == 1

@@ -174,17 +174,7 @@ def load_via(path, images=None, class_names=None, skip_bad=False):
     class_attribute = via_class_attribute(_read_via(annotation_json))
     default_class = class_names[0] if class_names and len(class_names) == 1 else "object"
     dataset = ViaDataset()
-    dataset.problems = Problems(skip_bad)
-    if not skip_bad:
-        dataset.load_via(
-            annotation_json,
-            image_dir,
-            class_attribute=class_attribute,
-            default_class=default_class,
-            class_names=class_names,
-            skip_empty=False,
-        )
-        return dataset
+    dataset.problems = Problems(skip_bad)  # the first bad region stops the load (naming --skip-bad) unless skip_bad
     entries = _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, default_class, class_names)
     dataset._add_via_images(entries, annotation_json, image_dir, "via", class_names)
     return dataset
