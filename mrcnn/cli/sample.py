@@ -30,11 +30,10 @@ class Task:
 
 
 def limit_dataset(dataset, count):
-    """Keep the first `count` images of a prepared dataset (for quick runs)."""
-    if count:
-        dataset.image_info = dataset.image_info[:count]
-        dataset.prepare()
-    return dataset
+    """The first `count` images of a prepared dataset (for quick runs); all of them when count is falsy."""
+    from mrcnn.datasets.split import subset
+
+    return subset(dataset, range(min(count, dataset.num_images))) if count else dataset
 
 
 def _config(task, args, inference=False, stored=None):
