@@ -83,7 +83,8 @@ class Config:
     IMAGE_MIN_DIM = 800
     IMAGE_MAX_DIM = 1024
     IMAGE_MIN_SCALE = 0
-    # Only 3 (RGB) is supported: the backbones and their ImageNet weights take RGB.
+    # 3 (RGB); 1 reads images as grayscale; other counts need a Dataset.load_image that returns them. ImageNet
+    # weights still load: the first conv's RGB kernel is adapted (mrcnn/weights/channels.py).
     IMAGE_CHANNEL_COUNT = 3
     # matterport's mean subtraction. Only the default is accepted: each backbone normalises its own input
     # in-graph (mrcnn/backbones/normalize.py), so another value would have no effect.
@@ -213,9 +214,8 @@ class Config:
                 f"PRECISION must be 'auto', 'float32', 'mixed_float16' or 'mixed_bfloat16', got {self.PRECISION!r}",
             ),
             (
-                self.IMAGE_CHANNEL_COUNT == 3,
-                f"IMAGE_CHANNEL_COUNT={self.IMAGE_CHANNEL_COUNT} is not supported yet: the backbones (and their "
-                "ImageNet weights) take RGB; convert the images to 3 channels and keep IMAGE_CHANNEL_COUNT = 3",
+                isinstance(self.IMAGE_CHANNEL_COUNT, (int, np.integer)) and self.IMAGE_CHANNEL_COUNT >= 1,
+                f"IMAGE_CHANNEL_COUNT must be a positive int (3 RGB, 1 gray, ...), got {self.IMAGE_CHANNEL_COUNT!r}",
             ),
             (
                 self._default_mean_pixel(),

@@ -227,7 +227,7 @@ def test_shape_changing_augmenter_is_refused():
 def test_bad_inputs_are_reported():
     augment = as_augmenter(Fliplr(1.0))
     image, masks = scene()
-    with pytest.raises(ValueError, match=r"image must be uint8 \[H, W, 3\]"):
+    with pytest.raises(ValueError, match=r"image must be uint8 \[H, W, C\]"):
         augment(image.astype(np.float32), masks, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"masks must be \[H, W, N\]"):
         augment(image, masks[..., 0], np.random.default_rng(0))

@@ -45,8 +45,8 @@ def test_invalid_values_name_the_attribute(overrides, message):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"IMAGE_CHANNEL_COUNT": 1}, r"IMAGE_CHANNEL_COUNT=1 is not supported yet: the backbones .* take RGB"),
-        ({"IMAGE_CHANNEL_COUNT": 4}, r"IMAGE_CHANNEL_COUNT=4 is not supported yet"),
+        ({"IMAGE_CHANNEL_COUNT": 0}, r"IMAGE_CHANNEL_COUNT must be a positive int .* got 0"),
+        ({"IMAGE_CHANNEL_COUNT": "gray"}, r"IMAGE_CHANNEL_COUNT must be a positive int"),
         ({"MEAN_PIXEL": np.array([43.5, 39.6, 48.2])}, r"MEAN_PIXEL=.* not supported: each backbone normalises"),
         ({"MEAN_PIXEL": np.array([120.0])}, "MEAN_PIXEL=.* not supported"),
         ({"USE_RPN_ROIS": False}, "USE_RPN_ROIS=False is not supported: the heads always train on the RPN"),

@@ -1,5 +1,7 @@
 """Turn a keras.applications constructor into a `Backbone` (normalise, tap C2..C5, weights, BN freezing)."""
 
+import warnings
+
 import keras
 
 from mrcnn.weights import h5 as weights_io
@@ -39,14 +41,16 @@ def from_application(
     app_options: passed on to `application`, e.g. alpha=0.75.
     """
     input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"{name}: input_shape must be (H, W, 3) with H, W an int or None, got {input_shape}")
+    if len(input_shape) != 3 or not isinstance(input_shape[-1], int) or input_shape[-1] < 1:
+        raise ValueError(f"{name}: input_shape must be (H, W, C) with H, W an int or None, got {input_shape}")
     owner = f"{name} with options {app_options}" if app_options else name
     weights_file = resolve_weights(weights, imagenet_file, owner)  # Fail before the (slow) build.
     image = keras.Input(shape=input_shape, name="backbone_image")
-    body = application(
-        include_top=False, weights=None, input_tensor=normalization(image), input_shape=input_shape, **app_options
-    )
+    with warnings.catch_warnings():  # keras.applications warns about channel counts other than 1 or 3
+        warnings.filterwarnings("ignore", message=r"This model usually expects 1 or 3 input channels")
+        body = application(
+            include_top=False, weights=None, input_tensor=normalization(image), input_shape=input_shape, **app_options
+        )
     features = [body.get_layer(tap).output for tap in taps]
     model = keras.Model(image, features, name=name)
     if weights_file is not None:

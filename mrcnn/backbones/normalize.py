@@ -13,6 +13,8 @@ class PixelNormalization(keras.layers.Layer):
 
     images: [batch, H, W, 3] float RGB in [0, 255] -> [batch, H, W, 3] in the backbone's range.
     `mean` and `std` are given in RGB order (the input order), whatever `channel_order` is.
+    Images of another channel count (Config.IMAGE_CHANNEL_COUNT: grayscale, RGB + infrared, ...) get the
+    average of the three means and stds on every channel, in their own order.
     """
 
     def __init__(self, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="rgb", **kwargs):
@@ -27,6 +29,8 @@ class PixelNormalization(keras.layers.Layer):
 
     def call(self, images):
         x = ops.cast(images, self.compute_dtype)
+        if x.shape[-1] != 3:
+            return (x - sum(self.mean) / 3) / (sum(self.std) / 3)
         x = (x - ops.convert_to_tensor(self.mean, x.dtype)) / ops.convert_to_tensor(self.std, x.dtype)
         return ops.flip(x, axis=-1) if self.channel_order == "bgr" else x
 

@@ -370,8 +370,8 @@ class Checked(Augmenter):
 
     def __call__(self, image, masks, rng=None):
         image, masks = np.asarray(image), np.asarray(masks)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
+        if image.dtype != np.uint8 or image.ndim != 3:
+            raise ValueError(f"image must be uint8 [H, W, C], got {image.dtype} {image.shape}")
         if masks.ndim != 3 or masks.shape[:2] != image.shape[:2]:
             raise ValueError(f"masks must be [H, W, N] with the image's H, W {image.shape[:2]}, got {masks.shape}")
         rng = np.random.default_rng() if rng is None else rng

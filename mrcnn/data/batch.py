@@ -10,11 +10,14 @@ G = MAX_GT_INSTANCES. RPN and ROI targets are computed in-graph from these.
 
 
 def image_shape(config):
-    """Fixed (S, S, 3) for the square/crop modes, so shapes (and anchors) are static; else (None, None, 3)."""
+    """Fixed (S, S, C) for the square/crop modes, so shapes (and anchors) are static; else (None, None, C).
+
+    C is config.IMAGE_CHANNEL_COUNT (3 for RGB)."""
+    channels = int(config.IMAGE_CHANNEL_COUNT)
     if config.IMAGE_RESIZE_MODE in ("square", "crop"):
         size = int(config.IMAGE_SHAPE[0])
-        return (size, size, 3)
-    return (None, None, 3)
+        return (size, size, channels)
+    return (None, None, channels)
 
 
 def batch_layout(config):

@@ -41,7 +41,8 @@ def _check_mask(dataset, image_id, image, masks, class_ids):
 
 def _load_resized(dataset, config, image_id, augmenter, rng):
     """(image, masks [H, W, N] bool, class_ids, window) of one image in the model's input frame."""
-    image = check_image(dataset.load_image(image_id), where=f"image {image_label(dataset, image_id)!r}")
+    where = f"image {image_label(dataset, image_id)!r}"
+    image = check_image(dataset.load_image(image_id), where=where, channels=config.IMAGE_CHANNEL_COUNT)
     masks, class_ids = _check_mask(dataset, image_id, image, *dataset.load_mask(image_id))
     if augmenter is not None:
         image, masks = augmenter(image, masks, rng)

@@ -85,6 +85,30 @@ def rgb_array(pixels):
     return np.ascontiguousarray(pixels)
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's convert("L")
+
+
+def channel_array(pixels, channels=3):
+    """uint8 [H, W] or [H, W, k] -> [H, W, channels]: the model's input (Config.IMAGE_CHANNEL_COUNT).
+
+    3: rgb_array. 1: gray kept, colour (RGB or RGBA) to luma as PIL's "L". Other counts: the image must
+    already have them (e.g. RGB + near-infrared from your Dataset.load_image). ValueError otherwise.
+    """
+    if channels == 3:
+        return rgb_array(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[-1] == channels:
+        return np.ascontiguousarray(pixels)
+    if channels == 1 and pixels.shape[-1] in (3, 4):
+        gray = rgb_array(pixels).astype(np.float32) @ np.array(LUMA, np.float32)
+        return np.clip(np.rint(gray), 0, 255).astype(np.uint8)[:, :, None]
+    raise ValueError(
+        f"the model takes {channels} channel(s) (IMAGE_CHANNEL_COUNT) but the image has {pixels.shape[-1]}; "
+        "return that many channels from your Dataset.load_image"
+    )
+
+
 def read_image(path, exif=True):
     """Read a user's image file as RGB uint8 [H, W, 3], upright (EXIF orientation applied).
 

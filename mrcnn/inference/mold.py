@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from mrcnn.data.images import rgb_array
+from mrcnn.data.images import channel_array
 from mrcnn.data.masks import paste_masks
 from mrcnn.data.resize import resize_image
 
@@ -18,22 +18,26 @@ class ImageError(ValueError):
     """An input image has the wrong type, dtype, rank or channel count."""
 
 
-def check_image(image, where="image"):
-    """Return `image` as uint8 [H, W, 3], or raise ImageError saying what is wrong.
+def check_image(image, where="image", channels=3):
+    """Return `image` as uint8 [H, W, channels], or raise ImageError saying what is wrong.
 
-    Accepts uint8 RGB, grayscale [H, W] or [H, W, 1] (replicated to 3 channels), RGBA (alpha
-    composited on white, the policy of mrcnn.data.images), and float images in [0, 255]; a float
-    image with every value in [0, 1] gets a warning (detect() expects 0..255: multiply by 255).
+    With 3 channels (RGB) it accepts uint8 RGB, grayscale [H, W] or [H, W, 1] (replicated to 3 channels), RGBA
+    (alpha composited on white, the policy of mrcnn.data.images); other channel counts: see
+    mrcnn.data.images.channel_array. Float images in [0, 255] are rounded; a float image with every value in
+    [0, 1] gets a warning (detect() expects 0..255: multiply by 255).
     """
     if not isinstance(image, np.ndarray):
         raise ImageError(f"{where}: expected a numpy array, got {type(image).__name__}")
-    if image.ndim != 2 and (image.ndim != 3 or image.shape[-1] not in (1, 3, 4)):
-        raise ImageError(f"{where}: expected shape [H, W, 3] (RGB), got {image.shape}")
+    if image.ndim not in (2, 3) or (channels == 3 and image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
+        raise ImageError(f"{where}: expected shape [H, W, {channels}], got {image.shape}")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise ImageError(f"{where}: image is too small ({image.shape[0]}x{image.shape[1]})")
     if image.dtype != np.uint8:
         image = _float_to_uint8(image, where)
-    return rgb_array(image)
+    try:
+        return channel_array(image, channels)
+    except ValueError as err:
+        raise ImageError(f"{where}: {err}") from None
 
 
 def _float_to_uint8(image, where):
@@ -77,7 +81,7 @@ def mold_inputs(images, config):
         raise ValueError("IMAGE_RESIZE_MODE='crop' is for training only; use 'square' in the inference config")
     molded, windows, scales, shapes = [], [], [], []
     for i, image in enumerate(images):
-        image = check_image(image, where=f"images[{i}]")
+        image = check_image(image, where=f"images[{i}]", channels=config.IMAGE_CHANNEL_COUNT)
         resized, window, scale, _, _ = resize_for_model(image, config)
         molded.append(resized)
         windows.append(window)

@@ -17,6 +17,7 @@ import numpy as np
 
 from mrcnn.config import STORED_DEFAULTS
 from mrcnn.engine.atomic import atomic_path
+from mrcnn.weights.channels import adapted_arrays
 
 
 class WeightsFileError(ValueError):
@@ -220,13 +221,16 @@ def load(model, path, exclude=(), name_map=None, strict=False):
     targets = {k: v for k, v in weight_layers(model).items() if k not in exclude}
     with _open(path) as f:
         stored = {name_map.get(k, k): v for k, v in _file_layers(f).items()}
-    problems, assignments = [], []
+    problems, assignments, adapted = [], [], []
     for name, arrays in stored.items():
         layer = targets.get(name)
         if layer is None:
             continue
         expected = [tuple(w.shape) for w in layer.weights]
         found = [a.shape for a in arrays]
+        if expected != found and (changed := adapted_arrays(arrays, expected)) is not None:
+            arrays, found = changed, expected  # an RGB first conv for another IMAGE_CHANNEL_COUNT
+            adapted.append(name)
         if expected != found:
             problems.append(f"  {name}: model {expected} vs file {found}")
         else:
@@ -243,6 +247,7 @@ def load(model, path, exclude=(), name_map=None, strict=False):
         "loaded": sorted(layer.name for layer, _ in assignments),
         "missing": sorted(set(targets) - set(stored)),
         "unused": sorted(set(stored) - set(targets) - exclude),
+        "adapted": sorted(adapted),  # RGB kernels adapted to the model's channel count (mrcnn.weights.channels)
     }
     if strict and report["missing"]:
         raise WeightsFileError(f"{path} has no weights for model layers: {', '.join(report['missing'])}")
