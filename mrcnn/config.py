@@ -21,7 +21,13 @@ class ConfigError(ValueError):
 
 
 # What a weights file saved before a key existed was computed with (Config.from_dict, load warnings).
-STORED_DEFAULTS = {"DETECTION_PER_CLASS": True, "RPN_ANCHOR_OFFSET": 0.5}
+STORED_DEFAULTS = {
+    "DETECTION_PER_CLASS": True,
+    "RPN_ANCHOR_OFFSET": 0.5,
+    "RESNET_STEM": "keras",
+    "ROI_ALIGN": "mrcnn",
+    "BOX_NORMALIZATION": "mrcnn",
+}
 
 
 class Config:
@@ -40,6 +46,11 @@ class Config:
     BACKBONE = "resnet101"
     # Extra keyword arguments for the backbone builder, e.g. {"alpha": 0.75} for mobilenet_v1.
     BACKBONE_OPTIONS = {}
+    # ResNet stem (mrcnn/backbones/resnet.py): "keras" (keras.applications': its max-pool pads 1 on each side; input
+    # minus the ImageNet mean) or "matterport" (matterport's: max-pool padded "same", input minus MEAN_PIXEL), which
+    # matterport's weight files (mask_rcnn_coco.h5) need. Stored in every weights file; files saved before the key
+    # were trained with "keras" (see STORED_DEFAULTS).
+    RESNET_STEM = "keras"
     # Strides of the FPN levels P2..P6: the backbone's C2..C5 strides (Backbone.strides) plus P6. The anchors
     # follow the backbone; building a model whose backbone disagrees with this raises ConfigError.
     BACKBONE_STRIDES = [4, 8, 16, 32, 64]
@@ -68,6 +79,11 @@ class Config:
     # or 0.0 (matterport's, the cell corner; its trained files, e.g. mask_rcnn_coco.h5, need it). Stored in every
     # weights file; files saved before the key were trained with 0.5 (see STORED_DEFAULTS).
     RPN_ANCHOR_OFFSET = 0.5
+    # How boxes are normalised inside the network (anchors, proposals, detections, ground truth):
+    # "mrcnn", pixels / (H, W, H, W) with y2/x2 exclusive; "matterport" (its norm_boxes), (pixels - (0, 0, 1, 1)) /
+    # (H - 1, W - 1, H - 1, W - 1), which its weight files need (their RPN deltas move boxes one pixel smaller).
+    # Stored in every weights file; files saved before the key used "mrcnn" (see STORED_DEFAULTS).
+    BOX_NORMALIZATION = "mrcnn"
     RPN_NMS_THRESHOLD = 0.7
     RPN_TRAIN_ANCHORS_PER_IMAGE = 256
     PRE_NMS_LIMIT = 6000
@@ -94,6 +110,11 @@ class Config:
     ROI_POSITIVE_RATIO = 0.33
     POOL_SIZE = 7
     MASK_POOL_SIZE = 14
+    # ROIAlign sampling (mrcnn/modeling/roi_align.py): "mrcnn" (one bilinear sample at each bin centre; level
+    # floor(4 + log2(sqrt(area) / 224))) or "matterport" (tf.image.crop_and_resize's grid from the box's first to its
+    # last pixel; level 4 + round(...)), which matterport's weight files need. Stored in every weights file; files
+    # saved before the key used "mrcnn" (see STORED_DEFAULTS).
+    ROI_ALIGN = "mrcnn"
     MASK_SHAPE = [28, 28]
     MAX_GT_INSTANCES = 100
 
@@ -225,6 +246,18 @@ class Config:
             (
                 isinstance(self.RPN_ANCHOR_OFFSET, (int, float)) and 0.0 <= self.RPN_ANCHOR_OFFSET < 1.0,
                 f"RPN_ANCHOR_OFFSET must be in [0, 1) (0.5 mrcnn, 0.0 matterport), got {self.RPN_ANCHOR_OFFSET!r}",
+            ),
+            (
+                self.RESNET_STEM in ("keras", "matterport"),
+                f"RESNET_STEM must be 'keras' or 'matterport', got {self.RESNET_STEM!r}",
+            ),
+            (
+                self.BOX_NORMALIZATION in ("mrcnn", "matterport"),
+                f"BOX_NORMALIZATION must be 'mrcnn' or 'matterport', got {self.BOX_NORMALIZATION!r}",
+            ),
+            (
+                self.ROI_ALIGN in ("mrcnn", "matterport"),
+                f"ROI_ALIGN must be 'mrcnn' or 'matterport', got {self.ROI_ALIGN!r}",
             ),
             (
                 isinstance(self.RPN_ANCHOR_STRIDE, (int, np.integer)) and self.RPN_ANCHOR_STRIDE >= 1,

@@ -29,6 +29,8 @@ from pathlib import Path
 import keras
 from keras import ops
 
+from mrcnn.data.boxes import box_frame
+
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
 
@@ -161,17 +163,18 @@ def _true_indices(flags):
     return ops.top_k(keys, ops.sum(ops.cast(flags, "int32")))[1]
 
 
-def unmold(detections, masks, window, scale, height, width, size, per_instance=True):
+def unmold(detections, masks, window, scale, height, width, size, per_instance=True, normalization="mrcnn"):
     """Network output of one image → the endpoint's dict (see the module doc).
 
-    detections: [D, (y1, x1, y2, x2, class_id, score)] normalised to the molded image, live
-    slots first; masks: [n, m, m] for the first n slots.
+    detections: [D, (y1, x1, y2, x2, class_id, score)] normalised to the molded image (Config.BOX_NORMALIZATION),
+    live slots first; masks: [n, m, m] for the first n slots.
     """
+    frame_scale, frame_shift = box_frame(size, size, normalization)
     detections = ops.cast(detections, "float32")
     count = ops.sum(ops.cast(detections[:, 5] > 0, "int32"))
     detections = detections[:count]
     offset = ops.concatenate([window[:2], window[:2]])
-    boxes = (detections[:, :4] * float(size) - offset) / scale
+    boxes = (detections[:, :4] * frame_scale + frame_shift - offset) / scale
     limit = ops.stack([height, width, height, width])
     boxes = ops.clip(boxes, 0.0, ops.cast(limit, "float32"))
     rois = ops.cast(ops.round(boxes), "int32")
@@ -206,7 +209,9 @@ def serving_function(model, per_instance=True):
         )
         detections, masks = network(ops.expand_dims(molded, 0), training=False)
         shape = ops.shape(image)
-        return unmold(detections[0], masks[0], window, scale, shape[0], shape[1], size, per_instance)
+        return unmold(
+            detections[0], masks[0], window, scale, shape[0], shape[1], size, per_instance, config.BOX_NORMALIZATION
+        )
 
     return serve
 

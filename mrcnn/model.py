@@ -14,6 +14,7 @@ import numpy as np
 
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
+from mrcnn.data.boxes import box_frame
 from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator
 from mrcnn.data.matterport_batches import (  # noqa: F401 (matterport's names)
@@ -158,8 +159,8 @@ class MaskRCNN:
             self.class_names = metadata["class_names"] or self.class_names
             self._check_classes(metadata["config"], exclude)
             self._warn_config(filepath, metadata["config"], exclude)
-            if loader is matterport.load and "rpn_bbox_pred" in report["loaded"]:
-                self._warn_matterport_anchors(filepath)
+            if loader is matterport.load:
+                self._warn_matterport_conventions(filepath, report["loaded"])
             self.load_report = report
         self.weights_path = filepath
         self.set_log_dir(filepath)
@@ -172,16 +173,35 @@ class MaskRCNN:
         if differences:
             warnings.warn(weights_io.describe_differences(filepath, differences), stacklevel=3)
 
-    def _warn_matterport_anchors(self, filepath):
-        """A matterport RPN learned its deltas for anchors centred at i * stride: warn if this model's differ."""
-        offset = self.config.RPN_ANCHOR_OFFSET
-        if offset != matterport.ANCHOR_OFFSET:
-            warnings.warn(
-                f"{filepath} is a matterport file: its RPN was trained on anchors centred at i * stride, but this "
-                f"model centres them at (i + {offset}) * stride; set RPN_ANCHOR_OFFSET = {matterport.ANCHOR_OFFSET} "
-                "in your Config",
-                stacklevel=3,
-            )
+    def _warn_matterport_conventions(self, filepath, loaded):
+        """Warn when a matterport file's weights meet conventions other than matterport's (matterport.CONVENTIONS).
+
+        Its RPN learned deltas for anchors centred at i * stride and boxes normalised by (H - 1, W - 1), its ResNet
+        features come from a "same"-padded stem max-pool, its heads from crop_and_resize samples. Each key is named
+        only if the layer it matters for was loaded, and a ResNet stem only on a ResNet backbone.
+        """
+        config = self.config
+        wrong = [
+            key
+            for key, layer in matterport.CONVENTION_LAYERS.items()
+            if layer in loaded
+            and getattr(config, key) != matterport.CONVENTIONS[key]
+            and (key != "RESNET_STEM" or config.BACKBONE in graph.RESNETS)
+        ]
+        if not wrong:
+            return
+        fixes = ", ".join(f"{key} = {matterport.CONVENTIONS[key]!r}" for key in wrong)
+        anchors = (
+            f" (its RPN was trained on anchors centred at i * stride, this model's are at "
+            f"(i + {config.RPN_ANCHOR_OFFSET}) * stride)"
+            if "RPN_ANCHOR_OFFSET" in wrong
+            else ""
+        )
+        warnings.warn(
+            f"{filepath} is a matterport file{anchors}: its weights compute matterport's numbers only with its "
+            f"conventions; set {fixes} in your Config (all of them: mrcnn.weights.matterport.CONVENTIONS)",
+            stacklevel=3,
+        )
 
     def _check_classes(self, stored_config, exclude):
         stored = (stored_config or {}).get("NUM_CLASSES")
@@ -343,15 +363,23 @@ class MaskRCNN:
         molded, windows, scales, shapes = self.mold_inputs(images)
         detections, masks = self.keras_model.predict_on_batch(molded)
         return [
-            mold.unmold_detections(detections[i], masks[i], shapes[i], molded.shape[1:], windows[i], scales[i])
+            mold.unmold_detections(
+                detections[i],
+                masks[i],
+                shapes[i],
+                molded.shape[1:],
+                windows[i],
+                scales[i],
+                self.config.BOX_NORMALIZATION,
+            )
             for i in range(len(images))
         ]
 
     def get_anchors(self, image_shape):
         """The model's anchors for image_shape, normalised [A, (y1, x1, y2, x2)]; self.anchors keeps them in pixels."""
         self.anchors = model_anchors(self.config, image_shape)
-        height, width = image_shape[:2]
-        return self.anchors / np.array([height, width, height, width], np.float32)
+        scale, shift = box_frame(*image_shape[:2], self.config.BOX_NORMALIZATION)
+        return (self.anchors - shift) / scale
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """detect() on images already molded with mold_image (MEAN_PIXEL subtracted) and their image_metas."""
@@ -368,6 +396,7 @@ class MaskRCNN:
                 raw.shape[1:],
                 meta["window"][i],
                 meta["scale"][i],
+                self.config.BOX_NORMALIZATION,
             )
             for i in range(len(raw))
         ]
@@ -385,7 +414,9 @@ class MaskRCNN:
             class_ids = np.asarray(detections)[: len(mrcnn_mask), 4].astype(int)
             mrcnn_mask = mrcnn_mask[np.arange(len(mrcnn_mask)), :, :, class_ids]
         scale = (window[2] - window[0]) / original_image_shape[0]
-        r = mold.unmold_detections(detections, mrcnn_mask, original_image_shape, image_shape, window, scale)
+        r = mold.unmold_detections(
+            detections, mrcnn_mask, original_image_shape, image_shape, window, scale, self.config.BOX_NORMALIZATION
+        )
         return r["rois"], r["class_ids"], r["scores"], r["masks"]
 
     def run_graph(self, images, outputs, image_metas=None):

@@ -50,7 +50,11 @@ def test_offset_is_checked():
 
 @pytest.fixture(scope="module")
 def corner_model(tmp_path_factory):
-    return modellib.MaskRCNN("inference", TinyInferenceConfig(RPN_ANCHOR_OFFSET=0.0), tmp_path_factory.mktemp("l"))
+    return modellib.MaskRCNN(
+        "inference",
+        TinyInferenceConfig(RPN_ANCHOR_OFFSET=0.0, BOX_NORMALIZATION="matterport"),
+        tmp_path_factory.mktemp("l"),
+    )
 
 
 def test_in_graph_anchors_are_matterports(corner_model):

@@ -100,6 +100,23 @@ def trim_zeros(x):
     return x[~np.all(x == 0, axis=1)]
 
 
+BOX_NORMALIZATIONS = ("mrcnn", "matterport")
+
+
+def box_frame(height, width, normalization="mrcnn"):
+    """(scale, shift) float32 [4] with normalised = (pixels - shift) / scale, for Config.BOX_NORMALIZATION.
+
+    "mrcnn": pixels / (H, W, H, W), y2/x2 exclusive, so the whole image is (0, 0, 1, 1). "matterport" (its
+    norm_boxes): (pixels - (0, 0, 1, 1)) / (H - 1, W - 1, H - 1, W - 1), the last pixel row/column is 1.
+    """
+    if normalization not in BOX_NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {BOX_NORMALIZATIONS}, got {normalization!r}")
+    if normalization == "matterport":
+        scale = np.array([height - 1, width - 1, height - 1, width - 1], np.float32)
+        return scale, np.array([0, 0, 1, 1], np.float32)
+    return np.array([height, width, height, width], np.float32), np.zeros(4, np.float32)
+
+
 def norm_boxes(boxes, shape):
     """Pixel boxes -> normalised: boxes / (H, W, H, W). shape: (H, W). Returns float32 [N, 4].
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from mrcnn.data import augment as augment_lib
 from mrcnn.data.batch import batch_layout
+from mrcnn.data.boxes import box_frame
 from mrcnn.data.dataset import image_label
 from mrcnn.data.masks import extract_bboxes, minimize_mask
 from mrcnn.data.resize import resize_mask
@@ -74,15 +75,19 @@ def load_example(dataset, config, image_id, augmenter=None, rng=None, copy_paste
     return image, class_ids, boxes, np.transpose(masks, (2, 0, 1))
 
 
-def pad_example(image, class_ids, boxes, masks, max_instances):
-    """Pad one example's ground truth to `max_instances` rows (the layout of mrcnn.data.batch)."""
+def pad_example(image, class_ids, boxes, masks, max_instances, normalization="mrcnn"):
+    """Pad one example's ground truth to `max_instances` rows (the layout of mrcnn.data.batch).
+
+    normalization: Config.BOX_NORMALIZATION, how the boxes are normalised (mrcnn.data.boxes.box_frame).
+    """
     count = len(class_ids)
     height, width = image.shape[:2]
     padded_ids = np.zeros(max_instances, np.int32)
     padded_boxes = np.zeros((max_instances, 4), np.float32)
     padded_masks = np.zeros((max_instances,) + masks.shape[1:], np.uint8)
     padded_ids[:count] = class_ids
-    padded_boxes[:count] = boxes / np.array([height, width, height, width], np.float32)
+    scale, shift = box_frame(height, width, normalization)
+    padded_boxes[:count] = (boxes - shift) / scale
     padded_masks[:count] = masks
     return padded_ids, padded_boxes, padded_masks
 
@@ -146,7 +151,7 @@ class DataGenerator(keras.utils.PyDataset):
             rng,
             None if plain else self.copy_paste,
         )
-        return example[0], *pad_example(*example, self.config.MAX_GT_INSTANCES)
+        return example[0], *pad_example(*example, self.config.MAX_GT_INSTANCES, self.config.BOX_NORMALIZATION)
 
     def __getitem__(self, index):
         size = self.config.BATCH_SIZE

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from mrcnn.data.boxes import box_frame
 from mrcnn.data.images import channel_array
 from mrcnn.data.masks import paste_masks
 from mrcnn.data.resize import resize_image
@@ -94,18 +95,19 @@ def mold_inputs(images, config):
     return np.stack(molded).astype(np.float32), np.array(windows), np.array(scales, np.float32), np.array(shapes)
 
 
-def unmold_detections(detections, masks, original_shape, molded_shape, window, scale):
+def unmold_detections(detections, masks, original_shape, molded_shape, window, scale, normalization="mrcnn"):
     """Network output of one image → matterport's result dict in original-image pixels.
 
     detections: [D, (y1, x1, y2, x2, class_id, score)] normalised to the molded image (score 0 =
-    padding); masks: [n, h, w] probabilities for the first n detections.
+    padding), as Config.BOX_NORMALIZATION says (mrcnn.data.boxes.box_frame); masks: [n, h, w] probabilities
+    for the first n detections.
     Returns rois int32 [N, 4] (exclusive y2/x2), class_ids int32 [N], scores float32 [N],
     masks bool [H, W, N]. Detections whose box vanishes after clipping are dropped.
     """
     count = int(np.sum(detections[:, 5] > 0))
     detections = detections[:count]
-    height, width = molded_shape[:2]
-    boxes = detections[:, :4] * np.array([height, width, height, width], np.float32)
+    frame_scale, frame_shift = box_frame(*molded_shape[:2], normalization)
+    boxes = detections[:, :4] * frame_scale + frame_shift
     offset = np.array([window[0], window[1], window[0], window[1]], np.float32)
     boxes = (boxes - offset) / scale
     limit = np.array([original_shape[0], original_shape[1]] * 2, np.float32)

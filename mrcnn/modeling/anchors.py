@@ -35,9 +35,13 @@ class PyramidAnchors(keras.layers.Layer):
 
     Inputs: [image [batch, H, W, 3], P2, ..., P6]. One base scale per level, times each octave; anchors
     on every `anchor_stride`-th cell of each level, centred at (i + offset) * stride (see level_anchors).
+    normalization (Config.BOX_NORMALIZATION): "mrcnn" divides by (H, W, H, W); "matterport" subtracts
+    (0, 0, 1, 1) and divides by (H - 1, W - 1, H - 1, W - 1) (mrcnn.data.boxes.box_frame).
     """
 
-    def __init__(self, scales, ratios, strides, octaves=(1.0,), anchor_stride=1, offset=0.5, **kwargs):
+    def __init__(
+        self, scales, ratios, strides, octaves=(1.0,), anchor_stride=1, offset=0.5, normalization="mrcnn", **kwargs
+    ):
         super().__init__(**kwargs)
         self.scales = [float(s) for s in scales]
         self.ratios = [float(r) for r in ratios]
@@ -45,6 +49,9 @@ class PyramidAnchors(keras.layers.Layer):
         self.octaves = [float(o) for o in octaves]
         self.anchor_stride = int(anchor_stride)
         self.offset = float(offset)
+        if normalization not in ("mrcnn", "matterport"):
+            raise ValueError(f"normalization must be 'mrcnn' or 'matterport', got {normalization!r}")
+        self.normalization = normalization
 
     def call(self, inputs):
         image, features = inputs[0], inputs[1:]
@@ -58,6 +65,9 @@ class PyramidAnchors(keras.layers.Layer):
             )
         anchors = ops.concatenate(per_level, axis=0)
         image_shape = ops.cast(ops.shape(image)[1:3], "float32")
+        if self.normalization == "matterport":
+            shift = ops.convert_to_tensor([0.0, 0.0, 1.0, 1.0], "float32")
+            return (anchors - shift) / (ops.concatenate([image_shape, image_shape]) - 1.0)
         return anchors / ops.concatenate([image_shape, image_shape])
 
     def get_config(self):
@@ -69,6 +79,7 @@ class PyramidAnchors(keras.layers.Layer):
             "octaves": self.octaves,
             "anchor_stride": self.anchor_stride,
             "offset": self.offset,
+            "normalization": self.normalization,
         }
 
 

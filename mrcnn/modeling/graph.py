@@ -21,6 +21,8 @@ from mrcnn.modeling.rpn import apply_rpn, build_rpn_model
 from mrcnn.modeling.targets import DetectionTargets, RpnTargets
 from mrcnn.weights import h5 as weights_io
 
+RESNETS = ("resnet50", "resnet101")  # the builders that take stem= (mrcnn/backbones/resnet.py)
+
 __all__ = ["LOSS_NAMES", "InferenceModel", "build_inference_graph", "build_training_graph", "pyramid_strides"]
 
 
@@ -48,6 +50,19 @@ def pyramid_strides(config, backbone):
     return strides
 
 
+def backbone_options(config):
+    """BACKBONE_OPTIONS plus the ResNet stem (Config.RESNET_STEM) when it is not keras.applications' own."""
+    options = dict(config.BACKBONE_OPTIONS)
+    if config.RESNET_STEM != "keras":
+        if config.BACKBONE not in RESNETS:
+            raise ConfigError(
+                f"RESNET_STEM={config.RESNET_STEM!r} needs a ResNet backbone ({', '.join(RESNETS)}), "
+                f"got BACKBONE={config.BACKBONE!r}; keep RESNET_STEM = 'keras'"
+            )
+        options["stem"] = config.RESNET_STEM
+    return options
+
+
 def _trunk(config, image):
     """Backbone, FPN, RPN and anchors shared by both modes."""
     backbone = build_backbone(
@@ -55,7 +70,7 @@ def _trunk(config, image):
         input_shape=image_shape(config),
         weights=None,
         train_bn=config.TRAIN_BN,
-        **dict(config.BACKBONE_OPTIONS),
+        **backbone_options(config),
     )
     strides = pyramid_strides(config, backbone)
     # C2..C5 as named layers of this graph (matterport's res2c_out ... on ResNet; see Backbone.tap_names),
@@ -82,6 +97,7 @@ def _trunk(config, image):
         config.RPN_ANCHOR_OCTAVES,
         config.RPN_ANCHOR_STRIDE,
         config.RPN_ANCHOR_OFFSET,
+        config.BOX_NORMALIZATION,
         name="anchors",
     )([image] + pyramid)
     return backbone, pyramid, (rpn_logits, rpn_probs, rpn_deltas), anchors
@@ -96,13 +112,17 @@ def _proposals(config, rpn_probs, rpn_deltas, anchors, count):
 
 def _box_branch(config, rois, image, pyramid):
     """ROIAlign + box head on `rois` [b, R, 4]: class logits, probabilities and deltas."""
-    features = PyramidROIAlign((config.POOL_SIZE,) * 2, name="roi_align_classifier")([rois, image] + pyramid[:4])
+    features = PyramidROIAlign((config.POOL_SIZE,) * 2, config.ROI_ALIGN, name="roi_align_classifier")(
+        [rois, image] + pyramid[:4]
+    )
     return box_head(features, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE)
 
 
 def _mask_branch(config, rois, image, pyramid):
     """ROIAlign + mask head on `rois` [b, R, 4]: mask logits [b, R, h, w, classes]."""
-    features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, name="roi_align_mask")([rois, image] + pyramid[:4])
+    features = PyramidROIAlign((config.MASK_POOL_SIZE,) * 2, config.ROI_ALIGN, name="roi_align_mask")(
+        [rois, image] + pyramid[:4]
+    )
     return mask_head(features, config.NUM_CLASSES, config.MASK_HEAD_CHANNELS, config.MASK_HEAD_CONVS)
 
 

@@ -28,6 +28,22 @@ MARKERS = ("res2a_branch2a", "rpn_model")  # layer names only a matterport file 
 BRANCHES = {"2a": "1", "2b": "2", "2c": "3", "1": "0"}
 STAGE_BLOCKS = {2: 3, 3: 4, 4: 23, 5: 3}  # ResNet-101; ResNet-50 uses the first 6 blocks of stage 4
 ANCHOR_OFFSET = 0.0  # matterport's anchor centres: i * stride (Config.RPN_ANCHOR_OFFSET)
+# Config values that make an mrcnn model compute what matterport's code computes with the same weights
+# (bench/parity.py measures it): Config(**CONVENTIONS, ...) or set them in a Config subclass.
+CONVENTIONS = {
+    "RPN_ANCHOR_OFFSET": ANCHOR_OFFSET,
+    "BOX_NORMALIZATION": "matterport",
+    "RESNET_STEM": "matterport",
+    "ROI_ALIGN": "matterport",
+    "DETECTION_PER_CLASS": False,
+}
+# The layer whose loading makes each convention matter.
+CONVENTION_LAYERS = {
+    "RPN_ANCHOR_OFFSET": "rpn_bbox_pred",
+    "BOX_NORMALIZATION": "rpn_bbox_pred",
+    "RESNET_STEM": "conv1_conv",
+    "ROI_ALIGN": "mrcnn_class_conv1",
+}
 MATTERPORT_BN_EPSILON = 1e-3  # Keras' BatchNormalization default, which matterport's BatchNorm keeps
 # matterport head BN → the conv it follows.
 HEAD_BN = {f"mrcnn_class_bn{i}": f"mrcnn_class_conv{i}" for i in (1, 2)}
