@@ -37,6 +37,7 @@ if str(REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from bench.parity_peer import feature_taps  # noqa: E402  (no mrcnn or port import)
 from mrcnn.engine.atomic import write_json  # noqa: E402
 
 PEER_PYTHON = "/work/runs/peer-venv/bin/python"
@@ -104,17 +105,8 @@ def run_ours(backbone, weights, peer):
     model = MaskRCNN("inference", ours_config(backbone), tempfile.mkdtemp(prefix="parity_logs_"))
     model.load_weights(str(weights), by_name=True)
     km = model.keras_model
-    c4 = "res4w_out" if backbone == "resnet101" else "res4f_out"
     names = {
-        "C2": "res2c_out",
-        "C3": "res3d_out",
-        "C4": c4,
-        "C5": "res5c_out",
-        "P2": "fpn_p2",
-        "P3": "fpn_p3",
-        "P4": "fpn_p4",
-        "P5": "fpn_p5",
-        "P6": "fpn_p6",
+        **feature_taps(backbone),
         "rpn_class": "rpn_class",
         "anchors": "anchors",
         "proposals": "ROI",

@@ -23,6 +23,13 @@ import numpy as np  # noqa: E402
 DELTA_SCALE = 0.1
 
 
+def feature_taps(backbone):
+    """{stage: layer name} of C2..C5 and P2..P6: matterport's names, which mrcnn's graph uses too."""
+    c4 = "res4w_out" if backbone == "resnet101" else "res4f_out"
+    pyramid = {f"P{level}": f"fpn_p{level}" for level in range(2, 7)}
+    return {"C2": "res2c_out", "C3": "res3d_out", "C4": c4, "C5": "res5c_out", **pyramid}
+
+
 def test_image(seed, height=768, width=1024):
     """A seeded RGB uint8 image: smooth gradient, a few filled rectangles and discs, and noise."""
     rng = np.random.default_rng(seed)
@@ -103,19 +110,7 @@ def main():
     image = test_image(args.seed, *args.image_hw)
     molded, metas, windows = model.mold_inputs([image])
     anchors = model.get_anchors(molded[0].shape)
-    c4 = "res4w_out" if args.backbone == "resnet101" else "res4f_out"
-    taps = {
-        "conv1": "conv1",
-        "C2": "res2c_out",
-        "C3": "res3d_out",
-        "C4": c4,
-        "C5": "res5c_out",
-        "P2": "fpn_p2",
-        "P3": "fpn_p3",
-        "P4": "fpn_p4",
-        "P5": "fpn_p5",
-        "P6": "fpn_p6",
-    }
+    taps = {"conv1": "conv1", **feature_taps(args.backbone)}
     names = list(taps) + ["rpn_class", "rpn_bbox", "proposals", "mrcnn_class", "detections", "mrcnn_mask"]
     tensors = [km.get_layer(t).output for t in taps.values()]
     tensors += [km.outputs[5], km.outputs[6], km.outputs[4], km.outputs[1], km.outputs[0], km.outputs[3]]
