@@ -4,9 +4,6 @@ Boxes are (y1, x1, y2, x2) in pixels with y2/x2 exclusive; box area is (y2 - y1)
 """
 
 import numpy as np
-from keras import ops
-
-from mrcnn.modeling.boxes import decode, encode
 
 
 def _areas(boxes):
@@ -78,6 +75,10 @@ def box_refinement(box, gt_box):
     """
     box = np.asarray(box, dtype=np.float32).reshape(-1, 4)
     gt_box = np.asarray(gt_box, dtype=np.float32).reshape(-1, 4)
+    from keras import ops  # here, not at the top: this module loads without TensorFlow (the CLIs check first)
+
+    from mrcnn.modeling.boxes import encode
+
     return ops.convert_to_numpy(encode(box, gt_box, _UNIT_STD))
 
 
@@ -89,6 +90,10 @@ def apply_box_deltas(boxes, deltas):
     """
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     deltas = np.asarray(deltas, dtype=np.float32).reshape(-1, 4)
+    from keras import ops
+
+    from mrcnn.modeling.boxes import decode
+
     return ops.convert_to_numpy(decode(boxes, deltas, _UNIT_STD, max_log_scale=np.inf))
 
 
