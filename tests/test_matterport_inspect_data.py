@@ -119,3 +119,28 @@ def test_data_generator_with_random_rois_and_detection_targets():
     # random_rois alone adds rpn_rois only.
     inputs, outputs = next(modellib.data_generator(data, config, random_rois=50))
     assert len(inputs) == 8 and inputs[7].shape == (1, 50, 4) and outputs == []
+
+
+def test_detection_targets_use_the_configs_box_frame():
+    # build_detection_targets hands the ROI sampler boxes in Config.BOX_NORMALIZATION's frame, and maps its ROIs back.
+    config = TinyConfig()
+    config.BOX_NORMALIZATION = "matterport"
+    rpn_rois = np.array([[10, 20, 50, 60], [0, 0, 128, 128]], np.int32)
+    gt_boxes = np.array([[12, 22, 48, 58]], np.int32)
+    seen = []
+
+    def sampler(inputs):
+        seen.append([np.asarray(x) for x in inputs])
+        rois = inputs[0]
+        count = config.TRAIN_ROIS_PER_IMAGE
+        padded = np.zeros((1, count, 4), np.float32)
+        padded[0, :2] = np.asarray(rois)[0]
+        empty = np.zeros((1, count), np.int32), np.zeros((1, count, 4), np.float32)
+        return padded, empty[0], empty[1], np.zeros((1, 0) + tuple(config.MASK_SHAPE), np.float32), empty[0]
+
+    masks = np.zeros((128, 128, 1), bool)
+    pixels, *_ = modellib.build_detection_targets(rpn_rois, [1], gt_boxes, masks, config, (128, 128), sampler)
+    frame = np.array([127, 127, 127, 127], np.float32)
+    np.testing.assert_allclose(seen[0][0][0], (rpn_rois - [0, 0, 1, 1]) / frame, rtol=1e-6)
+    np.testing.assert_allclose(seen[0][2][0], (gt_boxes - [0, 0, 1, 1]) / frame, rtol=1e-6)
+    np.testing.assert_array_equal(pixels[:2], rpn_rois)

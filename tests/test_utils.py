@@ -293,9 +293,14 @@ def test_trim_and_norm_boxes():
     x = np.array([[1, 2, 3, 4], [0, 0, 0, 0], [5, 6, 7, 8]])
     np.testing.assert_array_equal(utils.trim_zeros(x), x[[0, 2]])
     boxes = np.array([[0, 0, 100, 200], [10, 20, 30, 40]])
+    # matterport's convention: (boxes - (0, 0, 1, 1)) / (H - 1, W - 1), by hand for H=100, W=200
     norm = utils.norm_boxes(boxes, (100, 200))
-    np.testing.assert_allclose(norm, [[0, 0, 1, 1], [0.1, 0.1, 0.3, 0.2]])
+    np.testing.assert_allclose(norm, [[0, 0, 1, 1], [10 / 99, 20 / 199, 29 / 99, 39 / 199]], rtol=1e-6)
     np.testing.assert_array_equal(utils.denorm_boxes(norm, (100, 200)), boxes)
+    # a model with the default BOX_NORMALIZATION gets its own exact frame by name
+    norm = utils.norm_boxes(boxes, (100, 200), normalization="mrcnn")
+    np.testing.assert_allclose(norm, [[0, 0, 1, 1], [0.1, 0.1, 0.3, 0.2]])
+    np.testing.assert_array_equal(utils.denorm_boxes(norm, (100, 200), normalization="mrcnn"), boxes)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -122,18 +122,17 @@ def box_frame(height, width, normalization="mrcnn"):
     return np.array([height, width, height, width], np.float32), np.zeros(4, np.float32)
 
 
-def norm_boxes(boxes, shape):
-    """Pixel boxes -> normalised: boxes / (H, W, H, W). shape: (H, W). Returns float32 [N, 4].
+def norm_boxes(boxes, shape, normalization="mrcnn"):
+    """Pixel boxes -> normalised float32 [N, 4] in the given image shape (H, W), by box_frame's convention.
 
-    Our convention has NO -1 shift (matterport divides by (H-1, W-1) and shifts y2/x2 by 1):
-    with exclusive pixel y2/x2, the full image is exactly (0, 0, 1, 1).
+    "mrcnn" (the default here): boxes / (H, W, H, W), so with exclusive y2/x2 the full image is (0, 0, 1, 1).
+    "matterport": (boxes - (0, 0, 1, 1)) / (H - 1, W - 1, H - 1, W - 1), its utils.norm_boxes.
     """
-    height, width = shape[:2]
-    return np.asarray(boxes, dtype=np.float32) / np.array([height, width, height, width], dtype=np.float32)
+    scale, shift = box_frame(*shape[:2], normalization)
+    return (np.asarray(boxes, dtype=np.float32) - shift) / scale
 
 
-def denorm_boxes(boxes, shape):
-    """Normalised boxes -> int32 pixel boxes: round(boxes * (H, W, H, W)). Inverse of norm_boxes (no -1 shift)."""
-    height, width = shape[:2]
-    scale = np.array([height, width, height, width], dtype=np.float32)
-    return np.around(np.asarray(boxes, dtype=np.float32) * scale).astype(np.int32)
+def denorm_boxes(boxes, shape, normalization="mrcnn"):
+    """Normalised boxes -> int32 pixel boxes, the inverse of norm_boxes with the same convention."""
+    scale, shift = box_frame(*shape[:2], normalization)
+    return np.around(np.asarray(boxes, dtype=np.float32) * scale + shift).astype(np.int32)

@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from mrcnn.data import augment as augment_lib
-from mrcnn.data.boxes import box_refinement, compute_overlaps, norm_boxes
+from mrcnn.data.boxes import box_refinement, compute_overlaps, denorm_boxes, norm_boxes
 from mrcnn.data.generator import load_example
 from mrcnn.inference.mold import compose_image_meta, mold_image, resize_for_model
 from mrcnn.modeling.anchors import model_anchors
@@ -110,9 +110,9 @@ def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config, 
     sampler = sampler or _sampler(config)
     shape = tuple(config.IMAGE_SHAPE if image_shape is None else image_shape)[:2]
     inputs = [
-        norm_boxes(rpn_rois, shape)[None],
+        norm_boxes(rpn_rois, shape, config.BOX_NORMALIZATION)[None],
         np.asarray(gt_class_ids, np.int32)[None],
-        norm_boxes(np.asarray(gt_boxes).reshape(-1, 4), shape)[None],
+        norm_boxes(np.asarray(gt_boxes).reshape(-1, 4), shape, config.BOX_NORMALIZATION)[None],
         np.transpose(np.asarray(gt_masks, np.float32), (2, 0, 1))[None],
     ]
     rois, class_ids, deltas, masks, _ = (
@@ -124,7 +124,7 @@ def build_detection_targets(rpn_rois, gt_class_ids, gt_boxes, gt_masks, config, 
     mask = np.zeros((len(rois),) + tuple(config.MASK_SHAPE) + (config.NUM_CLASSES,), np.float32)
     positives = rows[: len(masks)][class_ids[: len(masks)] > 0]
     mask[positives, :, :, class_ids[positives]] = masks[positives]
-    pixels = np.round(rois * np.array([*shape, *shape], np.float32)).astype(np.int32)
+    pixels = denorm_boxes(rois, shape, config.BOX_NORMALIZATION)
     return pixels, class_ids.astype(np.int32), bbox, mask
 
 
