@@ -11,6 +11,7 @@ from mrcnn.weights import download
 @pytest.fixture
 def no_local_file(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "weights_search_dirs", lambda: [tmp_path / "weights"])
+    monkeypatch.delenv("MRCNN_OFFLINE", raising=False)  # downloads on; each test fakes _fetch
     return tmp_path
 
 

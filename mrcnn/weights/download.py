@@ -5,7 +5,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from mrcnn.backbones.weights import weights_search_dirs
+from mrcnn.backbones.weights import OFFLINE_ENV, weights_search_dirs
 
 COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 COCO_FILE = "mask_rcnn_coco.h5"
@@ -17,7 +17,8 @@ def _fetch(url, path):
 
 
 def download_trained_weights(coco_model_path, verbose=1):
-    """Make coco_model_path hold matterport's mask_rcnn_coco.h5: copied from a weights folder, else downloaded.
+    """Make coco_model_path hold matterport's mask_rcnn_coco.h5: copied from a weights folder, else downloaded
+    (not tried when MRCNN_OFFLINE=1).
 
     Raises FileNotFoundError (one line) naming the URL, the error and where to put the file by hand.
     """
@@ -30,6 +31,8 @@ def download_trained_weights(coco_model_path, verbose=1):
     try:
         if local is not None:
             shutil.copyfile(local, partial)
+        elif os.environ.get(OFFLINE_ENV) == "1":
+            raise ConnectionError(f"downloads are off ({OFFLINE_ENV}=1)")
         else:
             if verbose:
                 print(f"Downloading pretrained model to {target} ...")
