@@ -361,6 +361,7 @@ class MaskRCNN:
     def _forward(self, images):
         """One pass of the network over a batch, unmolded to detect()'s result dicts."""
         molded, windows, scales, shapes = self.mold_inputs(images)
+        self._keep_anchors(molded.shape[1:])
         detections, masks = self.keras_model.predict_on_batch(molded)
         return [
             mold.unmold_detections(
@@ -378,14 +379,21 @@ class MaskRCNN:
     def get_anchors(self, image_shape):
         """The model's anchors for image_shape, normalised [A, (y1, x1, y2, x2)]; self.anchors keeps them in pixels."""
         self.anchors = model_anchors(self.config, image_shape)
+        self._anchors_shape = tuple(image_shape[:2])
         scale, shift = box_frame(*image_shape[:2], self.config.BOX_NORMALIZATION)
         return (self.anchors - shift) / scale
+
+    def _keep_anchors(self, molded_shape):
+        """As matterport's detect() and run_graph() do, leave model.anchors (pixels) for the molded shape."""
+        if getattr(self, "_anchors_shape", None) != tuple(molded_shape[:2]):
+            self.get_anchors(tuple(molded_shape))
 
     def detect_molded(self, molded_images, image_metas, verbose=0):
         """detect() on images already molded with mold_image (MEAN_PIXEL subtracted) and their image_metas."""
         if self.mode != "inference":
             raise ValueError("detect_molded() needs a model created with mode='inference'")
         raw = np.asarray(molded_images, np.float32) + np.asarray(self.config.MEAN_PIXEL, np.float32)
+        self._keep_anchors(raw.shape[1:])
         meta = parse_image_meta(image_metas)
         detections, masks = self.keras_model.predict_on_batch(raw)
         results = [
@@ -428,6 +436,7 @@ class MaskRCNN:
         is accepted for matterport's signature: the model molds the images itself.
         """
         molded = self.mold_inputs(images)[0]
+        self._keep_anchors(molded.shape[1:])
         results = graph_probe.run_graph(self.keras_model, molded, outputs, self.config, self.mode == "inference")
         for name, value in results.items():
             log(name, value)
