@@ -6,6 +6,8 @@ image [H, W, 3] of any size and returns, in original-image pixels (as `MaskRCNN.
   class_ids int32   [N]
   scores    float32 [N]
   masks     uint8   [N, H, W], 1 inside the instance
+With IMAGE_CHANNEL_COUNT = C the image is [H, W, C] (a gray model takes [H, W, 1]): the conversions detect() makes
+from other channel counts (mrcnn.data.images.channel_array) stay outside the graph.
 Mold and unmold run in the graph, written in keras.ops:
 - mold: the config's "square" resize (scale up to IMAGE_MIN_DIM, long side at most IMAGE_MAX_DIM)
   with PIL's bilinear filter (antialiased when shrinking, uint8 rounding after each pass, as the
@@ -94,8 +96,8 @@ def resize_scale(height, width, min_dim, max_dim, min_scale):
     return ops.where(ops.round(long * scale) > max_dim, max_dim / long, scale)
 
 
-def mold_image(image, size, min_dim, max_dim, min_scale=0):
-    """uint8 [H, W, 3] → molded [size, size, 3] float32, window [(y1, x1, y2, x2)] float32, scale."""
+def mold_image(image, size, min_dim, max_dim, min_scale=0, channels=3):
+    """uint8 [H, W, C] → molded [size, size, C] float32, window [(y1, x1, y2, x2)] float32, scale."""
     shape = ops.shape(image)
     height, width = ops.cast(shape[0], "float32"), ops.cast(shape[1], "float32")
     scale = resize_scale(height, width, min_dim, max_dim, min_scale)
@@ -105,7 +107,7 @@ def mold_image(image, size, min_dim, max_dim, min_scale=0):
     resized = _resample_axis(resized, new_h, axis=0)
     top, left = (size - new_h) // 2, (size - new_w) // 2
     molded = ops.pad(resized, [[top, size - new_h - top], [left, size - new_w - left], [0, 0]])
-    molded = ops.reshape(molded, (size, size, 3))
+    molded = ops.reshape(molded, (size, size, channels))
     window = ops.cast(ops.stack([top, left, top + new_h, left + new_w]), "float32")
     return molded, window, scale
 
@@ -189,7 +191,7 @@ def unmold(detections, masks, window, scale, height, width, size, per_instance=T
 
 
 def serving_function(model, per_instance=True):
-    """fn(image uint8 [H, W, 3]) → dict of rois, class_ids, scores, masks (see the module doc).
+    """fn(image uint8 [H, W, IMAGE_CHANNEL_COUNT]) → dict of rois, class_ids, scores, masks (see the module doc).
 
     per_instance: paste masks one instance at a time (see paste_masks).
     """
@@ -205,7 +207,7 @@ def serving_function(model, per_instance=True):
 
     def serve(image):
         molded, window, scale = mold_image(
-            image, size, config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM, config.IMAGE_MIN_SCALE
+            image, size, config.IMAGE_MIN_DIM, config.IMAGE_MAX_DIM, config.IMAGE_MIN_SCALE, config.IMAGE_CHANNEL_COUNT
         )
         detections, masks = network(ops.expand_dims(molded, 0), training=False)
         shape = ops.shape(image)
@@ -242,7 +244,10 @@ def export_savedmodel(model, out_dir, per_instance=True):
     try:
         archive = keras.export.ExportArchive()
         archive.track(model.keras_model)
-        archive.add_endpoint("serve", fn, input_signature=[keras.InputSpec(shape=(None, None, 3), dtype="uint8")])
+        channels = model.config.IMAGE_CHANNEL_COUNT
+        archive.add_endpoint(
+            "serve", fn, input_signature=[keras.InputSpec(shape=(None, None, channels), dtype="uint8")]
+        )
         archive.write_out(temp, verbose=False)
         _replace_dir(temp, out_dir)
     finally:
@@ -259,7 +264,7 @@ KNOWN_CAUSES = {
 TFLITE_SMOKE_TEST = (
     "import sys, numpy as np, tensorflow as tf\n"
     "runner = tf.lite.Interpreter(sys.argv[1]).get_signature_runner('serving_default')\n"
-    "runner(image=np.zeros((48, 64, 3), np.uint8))\n"
+    "runner(image=np.zeros((48, 64, int(sys.argv[2])), np.uint8))\n"
 )
 
 
@@ -304,7 +309,9 @@ def _convert(model, out_dir, name, command, per_instance, smoke_test=None):
         _run_converter(command(saved, partial), f"{kind} conversion", partial)
         if smoke_test:
             _run_converter(
-                [sys.executable, "-c", smoke_test, str(partial)], f"Running the converted {kind} model", partial
+                [sys.executable, "-c", smoke_test, str(partial), str(model.config.IMAGE_CHANNEL_COUNT)],
+                f"Running the converted {kind} model",
+                partial,
             )
         out_dir.mkdir(exist_ok=True)
         os.replace(partial, out_dir / name)

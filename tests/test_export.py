@@ -196,3 +196,20 @@ def test_a_bfloat16_model_is_refused_for_tflite_with_the_fix(tmp_path):
     with pytest.raises(export.ExportError, match="PRECISION='float32'"):
         export.export_tflite(model, tmp_path / "t")
     assert not (tmp_path / "t").exists()
+
+
+def test_a_gray_model_exports_with_a_one_channel_input(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    config = TinyInferenceConfig(IMAGE_CHANNEL_COUNT=1, DETECTION_MIN_CONFIDENCE=0.0, DETECTION_MAX_INSTANCES=5)
+    gray = modellib.MaskRCNN("inference", config, tmp_path)
+    path = export.export_savedmodel(gray, tmp_path / "gray")
+    image = shapes(1, 128).load_image(0)[:64, :, :1]  # 64 x 128: padding only, so rois match exactly
+    loaded = tf.saved_model.load(path)  # kept: its variables must outlive the call
+    got = loaded.serve(tf.constant(image))
+    expected = gray.detect([image])[0]
+    assert len(expected["class_ids"]) > 0
+    np.testing.assert_array_equal(got["rois"].numpy(), expected["rois"])
+    np.testing.assert_array_equal(got["class_ids"].numpy(), expected["class_ids"])
+    assert tuple(got["masks"].shape) == (len(expected["class_ids"]), 64, 128)
