@@ -14,8 +14,8 @@ def _image_and_masks():
     return image, masks
 
 
-def nucleus_recipe():
-    """nucleus.py's training augmentation, spelled with imgaug's names and arguments."""
+def nucleus_recipe(iaa=iaa):
+    """nucleus.py's training augmentation, spelled with imgaug's names and arguments (from `iaa`)."""
     return iaa.SomeOf(
         (0, 2),
         [

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_augment_imgaug_names import nucleus_recipe
 
 import mrcnn  # noqa: F401  (installs the finder)
 from mrcnn.data import augment
@@ -35,16 +36,7 @@ def test_coco_and_nucleus_spellings_give_mrcnn_augmenters(fresh_imgaug):
 
     assert imgaug.MRCNN_STAND_IN and imgaug.augmenters is iaa
     assert imgaug.augmenters.Fliplr is augment.Fliplr and iaa.GaussianBlur is augment.GaussianBlur
-    recipe = iaa.SomeOf(
-        (0, 2),
-        [
-            iaa.Fliplr(0.5),
-            iaa.Flipud(0.5),
-            iaa.OneOf([iaa.Affine(rotate=90), iaa.Affine(rotate=180), iaa.Affine(rotate=270)]),
-            iaa.Multiply((0.8, 1.5)),
-            iaa.GaussianBlur(sigma=(0.0, 5.0)),
-        ],
-    )
+    recipe = nucleus_recipe(iaa)  # nucleus.py's recipe, spelled with the stand-in's names
     image = np.zeros((8, 12, 3), np.uint8)
     image[:, :3] = 200
     masks = np.zeros((8, 12, 1), bool)
