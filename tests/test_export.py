@@ -198,6 +198,7 @@ def test_a_bfloat16_model_is_refused_for_tflite_with_the_fix(tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_a_gray_model_exports_with_a_one_channel_input(tmp_path):
     import tensorflow as tf
 
