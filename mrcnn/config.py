@@ -102,8 +102,10 @@ class Config:
     # 3 (RGB); 1 reads images as grayscale; other counts need a Dataset.load_image that returns them. ImageNet
     # weights still load: the first conv's RGB kernel is adapted (mrcnn/weights/channels.py).
     IMAGE_CHANNEL_COUNT = 3
-    # matterport's mean subtraction. Only the default is accepted: each backbone normalises its own input
-    # in-graph (mrcnn/backbones/normalize.py), so another value would have no effect.
+    # matterport's mean pixel (RGB, or one value per channel). At the default each backbone normalises its input
+    # in-graph as its ImageNet weights expect (mrcnn/backbones/normalize.py); another value (e.g. a dataset's mean,
+    # as nucleus.py sets) replaces that normalisation's mean and keeps its scale: MobileNet (x - MEAN_PIXEL) / 127.5,
+    # ResNet BGR(x - MEAN_PIXEL). mold_image / unmold_image (matterport's) subtract and add it back.
     MEAN_PIXEL = np.array([123.7, 116.8, 103.9])
 
     TRAIN_ROIS_PER_IMAGE = 200
@@ -239,9 +241,9 @@ class Config:
                 f"IMAGE_CHANNEL_COUNT must be a positive int (3 RGB, 1 gray, ...), got {self.IMAGE_CHANNEL_COUNT!r}",
             ),
             (
-                self._default_mean_pixel(),
-                f"MEAN_PIXEL={self.MEAN_PIXEL!r} is not supported: each backbone normalises its input in-graph "
-                "(mrcnn/backbones/normalize.py) and never subtracts MEAN_PIXEL; keep the default",
+                self._mean_pixel_fits(),
+                f"MEAN_PIXEL={self.MEAN_PIXEL!r} needs finite values, 3 (RGB) or one per channel "
+                f"(IMAGE_CHANNEL_COUNT={self.IMAGE_CHANNEL_COUNT})",
             ),
             (
                 isinstance(self.RPN_ANCHOR_OFFSET, (int, float)) and 0.0 <= self.RPN_ANCHOR_OFFSET < 1.0,
@@ -296,7 +298,15 @@ class Config:
             if not ok:
                 raise ConfigError(message)
 
-    def _default_mean_pixel(self):
+    def _mean_pixel_fits(self):
+        try:
+            value = np.asarray(self.MEAN_PIXEL, dtype=float)
+        except (TypeError, ValueError):
+            return False
+        return value.ndim == 1 and len(value) in (3, self.IMAGE_CHANNEL_COUNT) and bool(np.isfinite(value).all())
+
+    def default_mean_pixel(self):
+        """True when MEAN_PIXEL is the default: each backbone then keeps the input normalisation of its weights."""
         value = np.asarray(self.MEAN_PIXEL, dtype=float)
         return value.shape == Config.MEAN_PIXEL.shape and np.allclose(value, Config.MEAN_PIXEL)
 

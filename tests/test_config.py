@@ -47,8 +47,9 @@ def test_invalid_values_name_the_attribute(overrides, message):
     [
         ({"IMAGE_CHANNEL_COUNT": 0}, r"IMAGE_CHANNEL_COUNT must be a positive int .* got 0"),
         ({"IMAGE_CHANNEL_COUNT": "gray"}, r"IMAGE_CHANNEL_COUNT must be a positive int"),
-        ({"MEAN_PIXEL": np.array([43.5, 39.6, 48.2])}, r"MEAN_PIXEL=.* not supported: each backbone normalises"),
-        ({"MEAN_PIXEL": np.array([120.0])}, "MEAN_PIXEL=.* not supported"),
+        ({"MEAN_PIXEL": np.array([120.0, 110.0])}, r"MEAN_PIXEL=.* needs finite values, 3 \(RGB\) or one per"),
+        ({"MEAN_PIXEL": np.array([120.0, np.nan, 100.0])}, "MEAN_PIXEL=.* needs finite values"),
+        ({"MEAN_PIXEL": "gray"}, "MEAN_PIXEL=.* needs finite values"),
         ({"USE_RPN_ROIS": False}, "USE_RPN_ROIS=False is not supported: the heads always train on the RPN"),
         ({"COMPUTE_BACKBONE_SHAPE": lambda image_shape: []}, "COMPUTE_BACKBONE_SHAPE is not supported"),
         ({"RPN_ANCHOR_STRIDE": 0}, "RPN_ANCHOR_STRIDE must be an integer >= 1"),

@@ -6,6 +6,7 @@ image → backbone C2..C5 → FPN P2..P6 → RPN → proposals → ROIAlign → 
 import keras
 
 from mrcnn.backbones import build_backbone
+from mrcnn.backbones.normalize import use_mean_pixel
 from mrcnn.config import ConfigError
 from mrcnn.data.batch import batch_layout, image_shape
 from mrcnn.engine.training import TrainingModel
@@ -72,6 +73,11 @@ def _trunk(config, image):
         train_bn=config.TRAIN_BN,
         **backbone_options(config),
     )
+    if not config.default_mean_pixel():
+        try:
+            use_mean_pixel(backbone.model, config.MEAN_PIXEL)
+        except ValueError as err:
+            raise ConfigError(f"MEAN_PIXEL={list(config.MEAN_PIXEL)}: {err}") from None
     strides = pyramid_strides(config, backbone)
     # C2..C5 as named layers of this graph (matterport's res2c_out ... on ResNet; see Backbone.tap_names),
     # passing the backbone's dtype through under mixed precision.
