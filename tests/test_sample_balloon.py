@@ -65,3 +65,29 @@ def test_progressive_resizing_ends_at_the_largest_size():
     ]
     assert [s.image_size for s in default_schedule(20, 0.01, (256, 384, 512))] == [256, 256, 384, 512, 512]
     assert default_schedule(10, 0.01, (256, 512), layers="all") == [Stage(10, "all", 0.01, 512)]
+
+
+def test_matterport_balloon_notebook_calls(tmp_path):
+    # inspect_balloon_data / inspect_balloon_model: BalloonDataset().load_balloon(dir, subset), prepare(),
+    # load_mask, and balloon.color_splash(image, masks), on a tiny VIA folder written here.
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("balloon", SCRIPT)
+    balloon = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(balloon)
+    folder = tmp_path / "val"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "a.jpg")
+    region = {"shape_attributes": {"name": "polygon", "all_points_x": [10, 30, 30], "all_points_y": [5, 5, 25]}}
+    (folder / "via_region_data.json").write_text(json.dumps({"a.jpg1": {"filename": "a.jpg", "regions": [region]}}))
+    dataset = balloon.BalloonDataset()
+    dataset.load_balloon(str(tmp_path), "val")
+    dataset.prepare()
+    assert dataset.class_names == ["BG", "balloon"] and len(dataset.image_ids) == 1
+    mask, class_ids = dataset.load_mask(0)
+    assert mask.shape == (40, 60, 1) and list(class_ids) == [1] and mask[6, 25, 0] and not mask[20, 12, 0]
+    splash = balloon.color_splash(dataset.load_image(0), mask)
+    assert splash.shape == (40, 60, 3) and splash.dtype == np.uint8

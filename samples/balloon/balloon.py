@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 from mrcnn.cli import sample as sample_cli  # noqa: E402
 from mrcnn.config import SmallDatasetConfig  # noqa: E402
 from mrcnn.datasets import ViaDataset  # noqa: E402
+from mrcnn.visualize import color_splash  # noqa: E402, F401  (matterport's balloon.color_splash)
 
 
 class BalloonConfig(SmallDatasetConfig):
@@ -40,17 +41,25 @@ class InferenceConfig(BalloonConfig):
     IMAGES_PER_GPU = 1
 
 
+class BalloonDataset(ViaDataset):
+    """matterport's balloon dataset class: `BalloonDataset()`, `load_balloon(dir, "train")`, `prepare()`."""
+
+    def load_balloon(self, dataset_dir, subset):
+        """Add the `subset` split ("train" or "val") of a balloon folder (its via_region_data.json)."""
+        folder = os.path.join(dataset_dir, subset)
+        self.load_via(
+            os.path.join(folder, "via_region_data.json"),
+            folder,
+            source="balloon",
+            default_class="balloon",
+            class_names=["balloon"],
+        )
+
+
 def load_balloon(dataset_dir, subset, args=None):
     """The `subset` split ("train" or "val") of a balloon folder as a prepared dataset."""
-    folder = os.path.join(dataset_dir, subset)
-    dataset = ViaDataset()
-    dataset.load_via(
-        os.path.join(folder, "via_region_data.json"),
-        folder,
-        source="balloon",
-        default_class="balloon",
-        class_names=["balloon"],
-    )
+    dataset = BalloonDataset()
+    dataset.load_balloon(dataset_dir, subset)
     dataset.prepare()
     return dataset
 
