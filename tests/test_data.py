@@ -97,3 +97,17 @@ def test_an_empty_dataset_is_refused():
     empty = shapes(count=0)
     with pytest.raises(ValueError, match="no images"):
         DataGenerator(empty, TinyConfig())
+
+
+def test_an_unseeded_generator_repeats_after_keras_set_random_seed():
+    import keras
+
+    data = shapes(8, 64)
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(3)
+        generator = DataGenerator(data, TinyConfig(), shuffle=True)
+        runs.append((generator.seed, list(generator._order)))
+    assert runs[0] == runs[1]
+    keras.utils.set_random_seed(4)
+    assert DataGenerator(data, TinyConfig(), shuffle=True).seed != runs[0][0]

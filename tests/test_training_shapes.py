@@ -1,6 +1,7 @@
 """End-to-end learning check: a tiny MobileNet config trains on synthetic shapes in ~1-2 min on 2 CPU
 cores and must detect held-out shapes. Reached on the dev machine:
-mAP@0.5 0.73-0.91 over unseeded 6-epoch runs; seeded, 8 epochs: 0.870."""
+mAP@0.5 0.73-0.91 over unseeded 6-epoch runs; seeded (set_random_seed(1) also seeds the data order and
+augmentation), 8 epochs: 0.903, the same in two runs."""
 
 import keras
 import numpy as np

@@ -123,7 +123,8 @@ class DataGenerator(keras.utils.PyDataset):
         self.no_augmentation_sources = set(no_augmentation_sources or ())
         self.copy_paste = copy_paste
         self.steps = steps or math.ceil(len(dataset.image_ids) / config.BATCH_SIZE)
-        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        # Without a seed, one from NumPy's global generator: keras.utils.set_random_seed(n) makes a run repeat.
+        self.seed = seed if seed is not None else int(np.random.randint(2**31))
         self.epoch = 0
         self._order = self._new_order()
 
