@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from mrcnn.data import augment
+from mrcnn.data.boxes import BOX_NORMALIZATIONS
 
 
 class ConfigError(ValueError):
@@ -254,7 +255,7 @@ class Config:
                 f"RESNET_STEM must be 'keras' or 'matterport', got {self.RESNET_STEM!r}",
             ),
             (
-                self.BOX_NORMALIZATION in ("mrcnn", "matterport"),
+                self.BOX_NORMALIZATION in BOX_NORMALIZATIONS,
                 f"BOX_NORMALIZATION must be 'mrcnn' or 'matterport', got {self.BOX_NORMALIZATION!r}",
             ),
             (

@@ -14,7 +14,7 @@ import numpy as np
 
 from mrcnn.backbones import build_backbone
 from mrcnn.config import Config
-from mrcnn.data.boxes import box_frame
+from mrcnn.data.boxes import norm_boxes
 from mrcnn.data.copy_paste import CopyPaste
 from mrcnn.data.generator import DataGenerator
 from mrcnn.data.matterport_batches import (  # noqa: F401 (matterport's names)
@@ -380,8 +380,7 @@ class MaskRCNN:
         """The model's anchors for image_shape, normalised [A, (y1, x1, y2, x2)]; self.anchors keeps them in pixels."""
         self.anchors = model_anchors(self.config, image_shape)
         self._anchors_shape = tuple(image_shape[:2])
-        scale, shift = box_frame(*image_shape[:2], self.config.BOX_NORMALIZATION)
-        return (self.anchors - shift) / scale
+        return norm_boxes(self.anchors, image_shape, self.config.BOX_NORMALIZATION)
 
     def _keep_anchors(self, molded_shape):
         """As matterport's detect() and run_graph() do, leave model.anchors (pixels) for the molded shape."""

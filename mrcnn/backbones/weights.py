@@ -17,6 +17,13 @@ WEIGHTS_DIR_ENV = "MRCNN_WEIGHTS_DIR"
 SHARED_WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "weights"
 KERAS_CACHE_DIR = Path.home() / ".keras" / "models"
 OFFLINE_ENV = "MRCNN_OFFLINE"
+
+
+def downloads_off():
+    """True when MRCNN_OFFLINE=1: look for weights files locally only, never download."""
+    return os.environ.get(OFFLINE_ENV) == "1"
+
+
 APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 # keras.applications' folder for each ImageNet file name, and the md5 it publishes (None: it publishes none).
 RELEASE_FOLDERS = (
@@ -57,7 +64,7 @@ def find_weights_file(file_name):
             return candidate
     searched = "\n".join(f"  {folder}" for folder in dirs)
     url = release_url(file_name)
-    if url and os.environ.get(OFFLINE_ENV) != "1":
+    if url and not downloads_off():
         try:
             return download(file_name, url)
         except Exception as error:  # get_file raises several types (URLError, HTTPError, ValueError on the hash)

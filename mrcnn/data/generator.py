@@ -10,7 +10,7 @@ import numpy as np
 
 from mrcnn.data import augment as augment_lib
 from mrcnn.data.batch import batch_layout
-from mrcnn.data.boxes import box_frame
+from mrcnn.data.boxes import norm_boxes
 from mrcnn.data.dataset import image_label
 from mrcnn.data.masks import extract_bboxes, minimize_mask
 from mrcnn.data.resize import resize_mask
@@ -86,8 +86,7 @@ def pad_example(image, class_ids, boxes, masks, max_instances, normalization="mr
     padded_boxes = np.zeros((max_instances, 4), np.float32)
     padded_masks = np.zeros((max_instances,) + masks.shape[1:], np.uint8)
     padded_ids[:count] = class_ids
-    scale, shift = box_frame(height, width, normalization)
-    padded_boxes[:count] = (boxes - shift) / scale
+    padded_boxes[:count] = norm_boxes(boxes, (height, width), normalization)
     padded_masks[:count] = masks
     return padded_ids, padded_boxes, padded_masks
 

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from mrcnn.data.boxes import BOX_NORMALIZATIONS
+
 
 def level_anchors(height, width, stride, scale, ratios, octaves=(1.0,), anchor_stride=1, offset=0.5):
     """Anchors of one pyramid level in pixels: [rows * columns * len(octaves) * len(ratios), 4].
@@ -49,8 +51,8 @@ class PyramidAnchors(keras.layers.Layer):
         self.octaves = [float(o) for o in octaves]
         self.anchor_stride = int(anchor_stride)
         self.offset = float(offset)
-        if normalization not in ("mrcnn", "matterport"):
-            raise ValueError(f"normalization must be 'mrcnn' or 'matterport', got {normalization!r}")
+        if normalization not in BOX_NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {BOX_NORMALIZATIONS}, got {normalization!r}")
         self.normalization = normalization
 
     def call(self, inputs):

@@ -5,7 +5,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from mrcnn.backbones.weights import OFFLINE_ENV, weights_search_dirs
+from mrcnn.backbones.weights import OFFLINE_ENV, downloads_off, weights_search_dirs
 
 COCO_MODEL_URL = "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
 COCO_FILE = "mask_rcnn_coco.h5"
@@ -31,7 +31,7 @@ def download_trained_weights(coco_model_path, verbose=1):
     try:
         if local is not None:
             shutil.copyfile(local, partial)
-        elif os.environ.get(OFFLINE_ENV) == "1":
+        elif downloads_off():
             raise ConnectionError(f"downloads are off ({OFFLINE_ENV}=1)")
         else:
             if verbose:
