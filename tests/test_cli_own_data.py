@@ -171,8 +171,9 @@ def trained(tmp_path_factory):
         if fmt not in runs:
             root = tmp_path_factory.mktemp(fmt)
             data, out, stdout = write_data(root / "data", fmt, bad=True), root / "run", io.StringIO()
+            test = ["--test", str(data)] if fmt == "coco" else []  # the COCO run is also scored on a test split
             with contextlib.redirect_stdout(stdout):
-                assert main(train_args(data, out, "--skip-bad")) == 0
+                assert main(train_args(data, out, "--skip-bad", *test)) == 0
             runs[fmt] = data, out, stdout.getvalue()
         return runs[fmt]
 
@@ -208,6 +209,9 @@ def test_train_one_epoch_on_each_format(trained, fmt):
     per_class = json.loads((out / "eval.json").read_text())["segm"]["per_class"]
     assert sorted(per_class) == ["cat", "dog"]
     assert json.loads((out / "val_ap.json").read_text())["best_epoch"] == 1
+    if fmt == "coco":  # --test: best.h5 scored once more on it, reported apart, and the overlap named
+        assert "segm" in json.loads((out / "eval.json").read_text())["test"] and split["test"]
+        assert "on test (" in (out / "eval.md").read_text() and "not unbiased" in stdout
     assert not list(out.rglob("*.tmp*"))  # atomic writes leave no temp file
 
 

@@ -54,6 +54,7 @@ def _train_parser(commands):
     train = commands.add_parser("train", help="train on your data; keeps DIR/best.h5 by val mask AP")
     train.add_argument("data", help="training data (see mrcnn --help for the formats)")
     train.add_argument("--val", help="val data (default: a seeded 15%% hold-out of DATA, listed in DIR/split.json)")
+    train.add_argument("--test", help="a split no choice sees: best.h5 is scored on it once, at the end (eval.md)")
     train.add_argument("--out", required=True, help="run folder: checkpoints, best.h5, last.h5, eval.json, curves")
     train.add_argument("--weights", default="imagenet", help="imagenet (default), last (resume DIR), none, or a .h5")
     train.add_argument("--backbone", help="a registry name (default mobilenet_v1, alpha 0.75)")

@@ -2,9 +2,11 @@
 
 train: the classes come from the data (NUM_CLASSES is set from them), one epoch is one pass over the training
 images, and without --val a seeded 15% of the training images (at least one per class) is held out as val and
-listed in DIR/split.json. The config is `SmallDatasetConfig` (the balloon recipe: MobileNet v1 alpha 0.75 from
-ImageNet, 90 epochs, the first 30% at 512 px and the rest at 1024) with the command-line overrides. A malformed
-annotation stops the command before the first step unless --skip-bad drops it (the dropped ones are listed).
+listed in DIR/split.json. best.h5 is picked on val, so its val score is optimistic: --test names a split that no
+choice sees, and best.h5 is scored on it once, at the end. The config is `SmallDatasetConfig` (the balloon recipe:
+MobileNet v1 alpha 0.75 from ImageNet, 90 epochs, the first 30% at 512 px and the rest at 1024) with the
+command-line overrides. A malformed annotation stops the command before the first step unless --skip-bad drops it
+(the dropped ones are listed).
 """
 
 import math
@@ -70,6 +72,7 @@ def run_train(args):
     train_set, val_set, val_source = _splits(args)
     print(f"train: {len(train_set.image_ids)} images; val: {len(val_set.image_ids)} images from {val_source}; "
           f"classes: {', '.join(train_set.class_names[1:])}")  # fmt: skip
+    test_set = _test_split(args, train_set, val_set)
     config = train_config(args, train_set, val_set)
     config.display()
     weights = args.weights
@@ -79,9 +82,22 @@ def run_train(args):
         raise CommandError(f"--weights {weights}: no such file (use 'imagenet', 'last', 'none' or a .h5 path)")
     sizes = [args.image_size] if args.image_size else args.sizes or SIZES
     stages = recipe.default_schedule(args.epochs or EPOCHS, args.lr or config.LEARNING_RATE, sizes, args.layers)
-    write_json(out / "split.json", {"val_source": val_source, "train": _refs(train_set), "val": _refs(val_set)})
+    split = {"val_source": val_source, "train": _refs(train_set), "val": _refs(val_set)}
+    write_json(out / "split.json", {**split, **({"test": _refs(test_set)} if test_set else {})})
     return recipe.run_training(config, train_set, val_set, out, None if weights == "none" else weights, stages,
-                               eval_every=args.eval_every, patience=args.patience)  # fmt: skip
+                               eval_every=args.eval_every, patience=args.patience, test_set=test_set)  # fmt: skip
+
+
+def _test_split(args, train_set, val_set):
+    """The --test split (None without it); images it shares with train or val are reported."""
+    if not args.test:
+        return None
+    test_set = load_split(args.test, args, class_names=train_set.class_names[1:])
+    shared = set(_refs(test_set)) & set(_refs(train_set) + _refs(val_set))
+    print(f"test: {len(test_set.image_ids)} images from {args.test}"
+          + (f"; warning: {len(shared)} of them are also in train or val, so its score is not unbiased" if shared
+             else ""))  # fmt: skip
+    return test_set
 
 
 def _refs(dataset):

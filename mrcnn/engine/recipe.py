@@ -117,8 +117,11 @@ def run_stages(config, train_set, val_set, logs, weights, stages, callbacks=()):
 
 
 def run_training(config, train_set, val_set, out_dir, weights=None, stages=None, eval_every=None, patience=None,
-                 overlays=4, min_confidence=0.05):  # fmt: skip
-    """Train (see the module docstring) and write the run's report files into `out_dir`; returns eval results."""
+                 overlays=4, min_confidence=0.05, test_set=None):  # fmt: skip
+    """Train (see the module docstring) and write the run's report files into `out_dir`; returns eval results.
+
+    test_set: a split no choice has seen; best.h5 is scored on it once, at the end (results["test"], eval.md).
+    """
     out = Path(out_dir)
     stages = stages or default_schedule(30, config.LEARNING_RATE)
     every = eval_every or max(1, stages[-1].last_epoch // 10)
@@ -127,17 +130,23 @@ def run_training(config, train_set, val_set, out_dir, weights=None, stages=None,
     model = run_stages(config, train_set, val_set, out, weights, stages, [keeper])
     print(f"Training took {time.perf_counter() - started:.0f} s; best epoch {keeper.best_epoch} "
           f"(val mask AP {keeper.best:.3f}); last checkpoint {model.find_last()}")  # fmt: skip
-    return write_report(out, val_set, model.log_dir, keeper, overlays)
+    return write_report(out, val_set, model.log_dir, keeper, overlays, test_set)
 
 
-def write_report(out, val_set, log_dir, keeper, overlays):
-    """eval.json + eval.md (best.h5 on val), curves.png and overlays/ of the first `overlays` val images."""
+def write_report(out, val_set, log_dir, keeper, overlays, test_set=None):
+    """eval.json + eval.md (best.h5 on val, and on test_set if given), curves.png and overlays/ of the first
+    `overlays` val images."""
     from mrcnn.evaluation.coco import format_table, save_results
     from mrcnn.model import MaskRCNN
 
     best = out / "best.h5"
     results = dict(keeper.best_results)  # best.h5 was scored on val when it was kept: not evaluated again
     results["selection"] = {"best_epoch": keeper.best_epoch, "evaluations": keeper.scores}
+    test = []
+    if test_set is not None:
+        results["test"] = keeper.evaluate(str(best), test_set)
+        test = ["", f"# best.h5 on test ({len(test_set.image_ids)} images, not used for any choice)", "",
+                format_table(results["test"])]  # fmt: skip
     save_results(results, out / "eval.json")
     lines = [f"# best.h5 (epoch {keeper.best_epoch}) on val ({len(val_set.image_ids)} images)", "",
              "Every evaluation of the run. best.h5 is the row with the highest mask AP, so its score is chosen on this",
@@ -146,7 +155,7 @@ def write_report(out, val_set, log_dir, keeper, overlays):
     lines += [f"| {s['epoch']} | {s['val_mask_AP']:.3f} | {s['val_mask_AP50']:.3f} | {s['val_box_AP']:.3f} | "
               f"{s['val_box_AP50']:.3f} |" for s in keeper.scores]  # fmt: skip
     with atomic_path(out / "eval.md") as temp:
-        Path(temp).write_text(format_table(results) + "\n\n" + "\n".join(lines) + "\n")
+        Path(temp).write_text(format_table(results) + "\n\n" + "\n".join(lines + test) + "\n")
     write_curves(log_dir, out / "curves.png")
     model = MaskRCNN.from_weights(str(best), str(out), DETECTION_MIN_CONFIDENCE=0.5)
     from mrcnn.inference.outputs import write_overlay
