@@ -169,3 +169,112 @@ def test_frisbee_val_v2_is_coco_with_images_one_folder_up():
     ds = load_dataset(os.path.join(SHARED, "frisbee", "annotations", "instances_val_v2.json"))
     assert ds.format == "coco" and ds.num_images == 19 and ds.class_names == ["BG", "frisbee"]
     assert sum(ds.load_mask(i)[0].shape[-1] for i in ds.image_ids) == 26
+
+
+def _coco_sized(folder, images, anns=None):
+    """A COCO json over `images` {file_name: (width, height) stated}; one box-shaped polygon on image 1."""
+    data = {
+        "images": [
+            {"id": k, "file_name": n, "width": w, "height": h} for k, (n, (w, h)) in enumerate(images.items(), 1)
+        ],
+        "annotations": anns
+        or [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 12, 2, 12, 20, 2, 20]]}],
+        "categories": [{"id": 1, "name": "cat"}],
+    }
+    (folder / "ann.json").write_text(json.dumps(data))
+    return folder / "ann.json"
+
+
+def _turned_jpeg(path, width, height, orientation=6):
+    """A JPEG stored width x height whose EXIF says: show it turned (6: 90 degrees clockwise)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path, exif=exif)
+
+
+def test_json_with_trailing_garbage_or_a_folder_says_so(tmp_path):
+    path = _coco_sized(tmp_path, {"a.png": (40, 30)})
+    _image(tmp_path / "a.png")
+    path.write_text(path.read_text() + "\n}garbage")
+    with pytest.raises(DatasetError, match=r"ann\.json: not valid JSON \(Extra data"):
+        load_dataset(path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="empty: the folder is empty"):
+        load_dataset(tmp_path / "empty")
+    (tmp_path / "train.json").mkdir()
+    with pytest.raises(DatasetError, match=r"train\.json: is a folder, not a json file"):
+        load_dataset(tmp_path / "train.json")
+
+
+def test_coco_images_are_checked_against_the_json(tmp_path):
+    """An empty, a 1x1 or a wrongly sized image is rejected at load (naming the image), not at the first step."""
+    _image(tmp_path / "a.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    _image(tmp_path / "dot.png", size=(1, 1))
+    _image(tmp_path / "big.png", size=(80, 60))
+    for name, message in [
+        ("empty.jpg", "is empty"),
+        ("dot.png", "is 1x1"),
+        ("big.png", "is 80x60 but the annotation says 40x30"),
+    ]:
+        path = _coco_sized(tmp_path, {name: (40, 30) if name != "dot.png" else (1, 1), "a.png": (40, 30)})
+        with pytest.raises(DatasetError, match=rf"ann\.json: image 1: image .*{name}.* {message}.*pass skip_bad"):
+            load_dataset(path)
+        dataset = load_dataset(path, skip_bad=True)
+        assert [os.path.basename(info["path"]) for info in dataset.image_info] == ["a.png"]
+
+
+def test_coco_on_a_sideways_photo_uses_the_grid_the_json_gives(tmp_path):
+    """A phone photo stored 40x30 with EXIF orientation 6, annotated by a tool that showed it upright (30x40):
+    the image is loaded upright, so it and its masks have the same shape. The json giving the raw size keeps it raw."""
+    _turned_jpeg(tmp_path / "a.jpg", 40, 30)
+    dataset = load_dataset(_coco_sized(tmp_path, {"a.jpg": (30, 40)}))
+    masks, _ = dataset.load_mask(0)
+    assert dataset.load_image(0).shape == (40, 30, 3) and masks.shape[:2] == (40, 30)
+    raw = load_dataset(_coco_sized(tmp_path, {"a.jpg": (40, 30)}))
+    assert raw.load_image(0).shape == (30, 40, 3) and raw.load_mask(0)[0].shape[:2] == (30, 40)
+
+
+def test_coco_windows_paths_and_missing_images_hint(tmp_path):
+    (tmp_path / "pics").mkdir()
+    _image(tmp_path / "pics" / "a b é.png")
+    dataset = load_dataset(_coco_sized(tmp_path, {"pics\\a b é.png": (40, 30)}))
+    assert dataset.image_info[0]["path"] == str(tmp_path / "pics" / "a b é.png")
+    with pytest.raises(DatasetError, match=r"pass images=<folder>"):
+        load_dataset(_coco_sized(tmp_path, {"gone.png": (40, 30)}))
+
+
+def test_via_class_attribute_checkbox_empty_value_and_preferred_key(tmp_path):
+    """The class key: a VIA checkbox {option: true} counts; a well-known key (name) wins over another key every
+    region fills (colour); an empty value for it is an error naming the region, not every region turned 'object'."""
+    square = _square("x")["shape_attributes"]
+    _via(tmp_path, {"a.png": [{"shape_attributes": square, "region_attributes": {"class": {"kite": True}}}]})
+    assert load_dataset(tmp_path).class_names == ["BG", "kite"]
+    regions = [
+        {"shape_attributes": square, "region_attributes": {"colour": c, "name": n}} for c, n in [("red", "kite")]
+    ]
+    _via(
+        tmp_path,
+        {
+            "a.png": regions,
+            "b.png": [{"shape_attributes": square, "region_attributes": {"colour": "blue", "name": "balloon"}}],
+        },
+    )
+    assert load_dataset(tmp_path).class_names == ["BG", "balloon", "kite"]
+    _via(tmp_path, {"a.png": [_square("")], "b.png": [_square("kite")]})
+    with pytest.raises(DatasetError, match=r"region 0: image 'a\.png1': region_attributes\['class'\] must name one"):
+        load_dataset(tmp_path)
+    _via(
+        tmp_path,
+        {"a.png": [{"shape_attributes": square, "region_attributes": {"note": "hidden"}}], "b.png": [_square("")]},
+    )
+    assert load_dataset(tmp_path).class_names == ["BG", "object"]  # a note some regions fill is not the class
+
+
+def test_via_byte_order_mark_and_backslash_file_names(tmp_path):
+    (tmp_path / "sub").mkdir()
+    _image(tmp_path / "sub" / "a.png")
+    data = {"a1": {"filename": "sub\\a.png", "size": 1, "regions": [_square("kite")]}}
+    (tmp_path / "via_region_data.json").write_text("\ufeff" + json.dumps(data), encoding="utf-8")
+    dataset = load_dataset(tmp_path)
+    assert dataset.class_names == ["BG", "kite"] and dataset.image_info[0]["path"] == str(tmp_path / "sub/a.png")

@@ -172,3 +172,35 @@ def test_round_trip_masks_give_ap_1(shared_dir):
         coco_eval.summarize()
     assert len(dets) == 11
     assert coco_eval.stats[0] == pytest.approx(1.0)
+
+
+def test_byte_order_mark_and_box_only_annotations(tmp_path):
+    """A json saved with a BOM (Windows tools) reads; an annotation with only a bbox (absent, null or empty
+    segmentation) is its box; without either it is an error naming the annotation."""
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "1.png")
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 2, 4, 3]},
+        {"id": 2, "image_id": 1, "category_id": 3, "bbox": [8, 6, 5, 4], "segmentation": []},
+        {"id": 3, "image_id": 1, "category_id": 3, "bbox": [8, 0, 2, 2], "segmentation": None},
+    ]
+    data = {"images": [{"id": 1, "file_name": "1.png", "height": H, "width": W}], "annotations": anns}
+    path = tmp_path / "instances.json"
+    path.write_text("\ufeff" + json.dumps({**data, "categories": CATEGORIES[:1]}), encoding="utf-8")
+    masks, class_ids = load(path, tmp_path).load_mask(0)
+    assert masks.shape == (H, W, 3) and class_ids.tolist() == [1, 1, 1]
+    assert (masks[..., 0] == box_mask(2, 1, 5, 5)).all() and (masks[..., 1] == box_mask(6, 8, 10, 13)).all()
+    data["annotations"] = [{"id": 4, "image_id": 1, "category_id": 3}]
+    path.write_text(json.dumps({**data, "categories": CATEGORIES[:1]}))
+    with pytest.raises(DatasetError, match="annotation 4: no 'segmentation' and no 'bbox'"):
+        load(path, tmp_path).load_mask(0)
+
+
+def test_windows_backslash_file_names(tmp_path):
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "sub" / "1.png")
+    images = [{"id": 1, "file_name": "sub\\1.png", "height": H, "width": W}]
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATEGORIES}))
+    dataset = load(path, tmp_path, skip_empty=False)
+    assert dataset.image_info[0]["path"] == str(tmp_path / "sub/1.png")
+    assert dataset.load_image(0).shape == (H, W, 3)

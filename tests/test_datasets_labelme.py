@@ -108,3 +108,50 @@ def test_embedded_image_data_that_is_not_an_image(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"shapes": [], "imagePath": "a.png", "imageData": "%%%"}))
     problems = load_dataset(tmp_path, skip_bad=True).problems
     assert len(problems) == 1 and problems[0][1] is None and problems[0][2].startswith("imageData is not a base64")
+
+
+def _turned_jpeg(path, width, height):
+    """A JPEG stored width x height whose EXIF orientation (6) says: show it turned 90 degrees clockwise."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (width, height), 90).save(path, exif=exif)
+
+
+def test_bom_windows_paths_and_a_stray_json(tmp_path):
+    """A BOM-prefixed file, an imagePath with backslashes up a folder and an absolute Windows path from another
+    machine all load; a json that is not LabelMe (first in the folder) neither hides the format nor passes silently."""
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "imgs" / "a.png").write_bytes(_png_bytes())
+    (tmp_path / "ann" / "b.png").write_bytes(_png_bytes())
+    square = [_shape("cat", "rectangle", [[2, 2], [12, 12]])]
+    for name, image_path in [("a", "..\\imgs\\a.png"), ("b", "C:\\Users\\me\\Pictures\\b.png")]:
+        text = json.dumps({"version": "5.0", "shapes": square, "imagePath": image_path, "imageData": None})
+        (tmp_path / "ann" / f"{name}.json").write_text("\ufeff" + text, encoding="utf-8")
+    (tmp_path / "ann" / "_classes.json").write_text(json.dumps({"names": ["cat"]}))
+    assert detect_format(tmp_path / "ann") == "labelme"
+    with pytest.raises(DatasetError, match=r"_classes\.json: not a LabelMe file .*pass skip_bad"):
+        load_dataset(tmp_path / "ann")
+    ds = load_dataset(tmp_path / "ann", skip_bad=True)
+    assert [p[0] for p in ds.problems] == [str(tmp_path / "ann" / "_classes.json")]
+    assert [info["path"] for info in ds.image_info] == [
+        str(tmp_path / "ann/../imgs/a.png"),
+        str(tmp_path / "ann/b.png"),
+    ]
+    assert [ds.load_mask(i)[1].tolist() for i in ds.image_ids] == [[1], [1]]
+
+
+def test_sideways_photo_is_read_upright_as_labelme_shows_it(tmp_path):
+    """LabelMe applies the EXIF orientation: a photo stored 40x30 (orientation 6) is annotated as 30x40, so a shape
+    below y = 30 is inside it, and the image and its masks come out 30 wide, 40 high."""
+    _turned_jpeg(tmp_path / "a.jpg", W, H)
+    shapes = [_shape("cat", "rectangle", [[2, 28], [12, 38]])]
+    data = {"shapes": shapes, "imagePath": "a.jpg", "imageData": None, "imageHeight": W, "imageWidth": H}
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    ds = load_dataset(tmp_path)
+    masks, _ = ds.load_mask(0)
+    assert ds.load_image(0).shape == (W, H, 3) and masks.shape == (W, H, 1) and masks[30, 5, 0]
+    data["imageWidth"] = 99
+    (tmp_path / "a.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"a\.json: image .*a\.jpg is 40x30 \(30x40 upright.*says 99x40"):
+        load_dataset(tmp_path)

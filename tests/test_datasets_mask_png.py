@@ -95,3 +95,35 @@ def test_colour_mask_is_rejected(tmp_path):
     _mask(tmp_path / "masks" / "a.png", colour)
     with pytest.raises(DatasetError, match="single-channel"):
         load_dataset(tmp_path)
+
+
+def test_upper_case_png_jpeg_masks_and_masks_matching_no_image(tmp_path):
+    _image(tmp_path / "images" / "a.JPG")
+    _mask(tmp_path / "masks" / "a.PNG", _ids((0, 5, 0, 5)))
+    _image(tmp_path / "images" / "a.b.jpg")  # not a.png's image: its own stem is "a.b"
+    ds = load_dataset(tmp_path)
+    found = {info["path"].rsplit("/", 1)[1]: ds.load_mask(i)[1].tolist() for i, info in enumerate(ds.image_info)}
+    assert found == {"a.JPG": [1], "a.b.jpg": []}
+    Image.fromarray(_ids((0, 5, 0, 5))).save(tmp_path / "masks" / "a.b.jpg")
+    with pytest.raises(DatasetError, match=r"masks/a\.b\.jpg: masks must be PNG"):
+        load_dataset(tmp_path)
+    (tmp_path / "masks" / "a.b.jpg").unlink()
+    (tmp_path / "masks" / "a.PNG").rename(tmp_path / "masks" / "photo_a.png")
+    with pytest.raises(
+        DatasetError, match=r"no file under masks/ is the mask of an image; name them masks/<image stem>"
+    ):
+        load_dataset(tmp_path)
+
+
+def test_masks_of_the_upright_photo(tmp_path):
+    """A photo stored 32x24 with EXIF orientation 6 and masks 24x32 (made from the upright photo): read upright."""
+    (tmp_path / "images").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (W, H), 90).save(tmp_path / "images" / "a.jpg", exif=exif)
+    upright = np.zeros((W, H), np.uint8)
+    upright[20:30, 2:8] = 1
+    _mask(tmp_path / "masks" / "a.png", upright)
+    ds = load_dataset(tmp_path)
+    masks, _ = ds.load_mask(0)
+    assert ds.load_image(0).shape == (W, H, 3) and masks.shape == (W, H, 1) and masks[25, 5, 0]

@@ -99,3 +99,53 @@ def test_not_an_image_and_bad_yaml(tmp_path):
     with pytest.raises(DatasetError, match="no 'val' entry"):
         load_dataset(tmp_path / "split.yaml", images="val")
     assert np.array_equal(load_dataset(tmp_path / "split.yaml", skip_bad=True).class_ids, [0, 1])
+
+
+def test_bom_rounding_past_1_and_odd_coordinates(tmp_path):
+    """A BOM (Windows Notepad) and 1.0000001 (an exporter's rounding) are read; an odd number of coordinates and a
+    value a pixel past the image are errors that say which."""
+    _split(tmp_path, "train", {"a": f"\ufeff0 {SQUARE}\r\n", "b": "0 0.1 0.1 1.0000001 0.1 0.5 0.5\n"})
+    ds = load_dataset(tmp_path)
+    assert [ds.load_mask(i)[1].tolist() for i in ds.image_ids] == [[1], [1]]
+    assert max(ds.image_info[1]["polygons"][0]["all_points_x"]) == W
+    _label(tmp_path / "labels" / "train" / "b.txt", "0 0.1 0.1 0.5 0.1 0.5 0.5 0.3\n")
+    with pytest.raises(DatasetError, match=r"b\.txt: line 1: odd number of coordinates \(7\)"):
+        load_dataset(tmp_path)
+    _label(tmp_path / "labels" / "train" / "b.txt", "0 0.1 0.1 1.03 0.1 0.5 0.5\n")
+    with pytest.raises(DatasetError, match=r"b\.txt: line 1: coordinates must be normalised to \[0, 1\]"):
+        load_dataset(tmp_path)
+
+
+def test_a_folder_link_that_loops_lists_each_image_once(tmp_path):
+    _split(tmp_path, "train", {"a": f"0 {SQUARE}\n", "b": None})
+    (tmp_path / "images" / "train" / "loop").symlink_to(tmp_path)
+    (tmp_path / "images" / "train" / "C.PNG").write_bytes((tmp_path / "images" / "train" / "a.png").read_bytes())
+    ds = load_dataset(tmp_path)
+    assert sorted(info["path"].rsplit("/", 1)[1] for info in ds.image_info) == ["C.PNG", "a.png", "b.png"]
+
+
+def test_sideways_photo_labels_are_in_the_upright_grid(tmp_path):
+    """Ultralytics reads images upright (EXIF applied), so its normalised labels are in that grid."""
+    (tmp_path / "images").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (W, H), 50).save(tmp_path / "images" / "a.jpg", exif=exif)
+    _label(tmp_path / "labels" / "a.txt", "0 0.0 0.5 1.0 0.5 1.0 1.0 0.0 1.0\n")  # the lower half, upright
+    ds = load_dataset(tmp_path)
+    masks, _ = ds.load_mask(0)
+    assert ds.load_image(0).shape == (W, H, 3) and masks.shape == (W, H, 1)
+    assert masks[W - 2, 1, 0] and not masks[1, 1, 0]
+
+
+def test_roboflow_yaml_and_a_path_that_is_not_here(tmp_path):
+    """Roboflow's data.yaml says train: ../train/images beside the yaml (Ultralytics reads it as train/images)."""
+    _split(tmp_path, "x", {"a": f"0 {SQUARE}\n"})
+    (tmp_path / "train").mkdir()
+    (tmp_path / "images" / "x").rename(tmp_path / "train" / "images")
+    (tmp_path / "labels" / "x").rename(tmp_path / "train" / "labels")
+    (tmp_path / "data.yaml").write_text("train: ../train/images\nnc: 1\nnames: ['cat']\n")
+    ds = load_dataset(tmp_path / "data.yaml")
+    assert ds.num_images == 1 and ds.load_mask(0)[1].tolist() == [1]
+    (tmp_path / "data.yaml").write_text("path: /nowhere/mine\ntrain: images/train\nnames: ['cat']\n")
+    with pytest.raises(DatasetError, match=r"data\.yaml: 'path: /nowhere/mine' is not a folder here"):
+        load_dataset(tmp_path / "data.yaml")

@@ -134,14 +134,15 @@ class Dataset:
         grayscale is repeated to 3 channels, alpha is composited on white, 16-bit data is scaled to
         8 bits (v * 255 / 65535, rounded). EXIF orientation is deliberately IGNORED: pixels are returned in
         the file's raw grid, as matterport (skimage.io.imread) did, because VIA polygon annotations
-        are drawn in that raw grid (no balloon image carries an orientation tag other than 1).
+        are drawn in that raw grid (no balloon image carries an orientation tag other than 1). A loader whose
+        annotations are drawn on the upright image sets ``image_info[i]["exif"] = True`` (mrcnn.datasets.files).
         A missing or undecodable file raises DatasetError naming the path.
         """
         info = self._info(image_id)
         path = info["path"]
         where = f"image {image_id} (source {info['source']!r}, id {info['id']!r})"
         try:
-            return decode_image(path, exif=False)
+            return decode_image(path, exif=bool(info.get("exif", False)))
         except FileNotFoundError:
             raise DatasetError(f"{where}: file not found: {path}; fix the path given to add_image") from None
         except DECODE_ERRORS as err:

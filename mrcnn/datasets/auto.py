@@ -11,7 +11,8 @@ import os
 
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.checks import Problems, checked_image_size
-from mrcnn.datasets.coco import CocoDataset, read_json, segmentation_mask
+from mrcnn.datasets.coco import CocoDataset, annotation_segmentation, read_json, segmentation_mask
+from mrcnn.datasets.files import image_frame, resolve_image_path
 from mrcnn.datasets.labelme import LabelMeDataset, is_labelme_file
 from mrcnn.datasets.mask_png import MaskPngDataset
 from mrcnn.datasets.via import ViaDataset, _entry_polygons, _read_via
@@ -71,10 +72,11 @@ def _coco_image_dir(annotation_json, data, images):
     candidates = [here, os.path.join(here, "images"), up, os.path.join(up, "images")]
     first = next((img.get("file_name") for img in data.get("images", []) if isinstance(img, dict)), None)
     for folder in candidates:
-        if first is None or os.path.isfile(os.path.join(folder, str(first))):
+        if first is None or os.path.isfile(resolve_image_path(folder, str(first))):
             return folder
     raise DatasetError(
-        f"{annotation_json}: image {first!r} not found beside the json, under images/ or one folder up; pass images="
+        f"{annotation_json}: image {first!r} not found beside the json, under images/ or one folder up; "
+        "pass images=<folder>"
     )
 
 
@@ -92,15 +94,30 @@ class _CheckedCocoDataset(CocoDataset):
         kept = []
         for ann in anns:
             try:
-                segmentation_mask(ann.get("segmentation"), img.get("height", 0), img.get("width", 0), "segmentation")
-                _check_polygon_points(ann.get("segmentation"))
+                segmentation = annotation_segmentation(ann, "segmentation")
+                segmentation_mask(segmentation, img.get("height", 0), img.get("width", 0), "segmentation")
+                _check_polygon_points(segmentation)
                 kept.append(ann)
             except DatasetError as e:
                 self.problems.reject(annotation_json, ann.get("id"), f"image {img.get('id')}: {e}")
+        fields = {}
+        if isinstance(img.get("file_name"), str) and "height" in img and "width" in img:
+            # the file must be an image of the size the json gives (or that size upright, by its EXIF orientation)
+            path = resolve_image_path(image_dir, img["file_name"])
+            expected = (img["height"], img["width"]) if _is_size(img["height"], img["width"]) else None
+            try:
+                fields = {"exif": True} if image_frame(path, "", expected)[2] else {}
+            except DatasetError as e:
+                self.problems.reject(annotation_json, img.get("id"), str(e).removeprefix(": "), "image")
+                return
         try:
-            super()._add_coco_image(source, img, kept, image_dir, annotation_json)
+            super()._add_coco_image(source, img, kept, image_dir, annotation_json, **fields)
         except DatasetError as e:
             self.problems.reject(annotation_json, img.get("id"), str(e).removeprefix(f"{annotation_json}: "), "image")
+
+
+def _is_size(*values):
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
 
 
 @register("coco", _is_coco, "a COCO instances json")
@@ -129,14 +146,37 @@ def _via_regions(entry):
     return [r for r in items if isinstance(r, dict)]
 
 
+# region_attributes keys that usually hold the class, in the order they are preferred (compared in lower case)
+CLASS_KEYS = ("class", "label", "name", "category", "type", "object")
+
+
+def _names_a_class(value):
+    """True for a class name: a non-empty string, or a VIA checkbox/dropdown {option: true} with one option set."""
+    if isinstance(value, dict):
+        return sum(bool(on) for on in value.values()) == 1
+    return isinstance(value, str) and bool(value.strip())
+
+
 def via_class_attribute(entries):
-    """The region_attributes key that names a class (a non-empty string) in every region, or None."""
-    common = None
+    """The region_attributes key that names the class, or None if no region names one.
+
+    The first of CLASS_KEYS (any case) that names a class in some region; a region whose value for it is missing or
+    empty is then an error, not a silent fall-back of every region to one class. Else a key that names a class in
+    every region (several: the first in sorted order); a key only some regions fill (a note) is not the class.
+    """
+    counts, regions = {}, 0
     for region in (r for entry in entries.values() for r in _via_regions(entry)):
-        attributes = region.get("region_attributes") or {}
-        named = {k for k, v in attributes.items() if isinstance(v, str) and v.strip()}
-        common = named if common is None else common & named
-    return min(common) if common else None
+        regions += 1
+        attributes = region.get("region_attributes")
+        for key, value in attributes.items() if isinstance(attributes, dict) else []:
+            if _names_a_class(value):
+                counts[key] = counts.get(key, 0) + 1
+    for wanted in CLASS_KEYS:
+        known = sorted(k for k in counts if str(k).strip().lower() == wanted)
+        if known:
+            return known[0]
+    everywhere = sorted(k for k, n in counts.items() if n == regions)
+    return everywhere[0] if everywhere else None
 
 
 def _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, default_class, class_names):
@@ -146,7 +186,10 @@ def _checked_via_entries(dataset, annotation_json, image_dir, class_attribute, d
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
             dataset.problems.reject(annotation_json, key, "entry needs a 'filename' string and 'regions'", "image")
             continue
-        if checked_image_size(os.path.join(image_dir, entry["filename"]), dataset.problems, annotation_json) is None:
+        if (
+            checked_image_size(resolve_image_path(image_dir, entry["filename"]), dataset.problems, annotation_json)
+            is None
+        ):
             continue
         polygons, names = [], []
         for index, region in enumerate(_via_regions(entry)):
@@ -181,8 +224,9 @@ def load_via(path, images=None, class_names=None, skip_bad=False):
 
 
 def _is_labelme(path):
+    """A folder in which one of the first few json files is a LabelMe file (others may be a stray json)."""
     files = sorted(glob.glob(os.path.join(path, "*.json"))) if os.path.isdir(path) else []
-    return bool(files) and is_labelme_file(_json_head(files[0]))
+    return any(is_labelme_file(_json_head(f)) for f in files[:5])
 
 
 @register("labelme", _is_labelme, "a folder of LabelMe *.json")
@@ -219,12 +263,27 @@ def load_masks(path, images=None, class_names=None, skip_bad=False):
     return dataset
 
 
+def _raise_unreadable_json(path):
+    """The read error of ``path`` if it is a json file, or of a folder's via_region_data.json, that does not parse
+    (a byte of garbage after the data should say so, not 'no known dataset layout')."""
+    if os.path.isdir(path):
+        if path.lower().rstrip("/").endswith(".json"):
+            raise DatasetError(f"{path}: is a folder, not a json file")
+        if not os.listdir(path):
+            raise DatasetError(f"{path}: the folder is empty")
+        path = os.path.join(path, "via_region_data.json")
+    if os.path.isfile(path) and path.lower().endswith(".json"):
+        read_json(path)
+
+
 def detect_format(path):
     """Name of the one format in FORMATS that ``path`` looks like; DatasetError if none or several."""
     path = str(path)
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such file or folder")
     found = [name for name, detector in DETECTORS.items() if detector(path)]
+    if not found:
+        _raise_unreadable_json(path)
     if len(found) != 1:
         what = "no known dataset layout" if not found else f"several layouts ({', '.join(found)})"
         raise DatasetError(

@@ -3,6 +3,7 @@
 import numpy as np
 
 from mrcnn.data.errors import DatasetError
+from mrcnn.datasets.files import image_frame
 from mrcnn.datasets.via import image_size
 
 # A vertex may lie this many pixels outside the image (annotation tools let points land on or just past the border).
@@ -44,6 +45,16 @@ def checked_image_size(path, problems, file):
     """(height, width) of the image at ``path``, or None after rejecting ``file`` (missing or not an image)."""
     try:
         return image_size(path, str(file))
+    except DatasetError as e:
+        problems.reject(file, None, str(e).removeprefix(f"{file}: "))
+        return None
+
+
+def checked_frame(path, problems, file, expected=None, upright=False):
+    """(height, width, exif) of ``files.image_frame``, or None after rejecting ``file`` (missing, not an image, or
+    not the size ``expected``)."""
+    try:
+        return image_frame(path, str(file), expected=expected, upright=upright)
     except DatasetError as e:
         problems.reject(file, None, str(e).removeprefix(f"{file}: "))
         return None

@@ -5,8 +5,9 @@ COCO category ids become contiguous class ids 1..K in ascending category-id orde
 ``dataset.class_info[class_id]["id"]`` maps a prediction back to COCO.
 
 ``load_mask`` decodes polygons, uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a
-string). Crowd instances (``iscrowd`` 1) get NEGATIVE class ids, as in matterport: training drops them
-from the targets and evaluation marks them crowd.
+string); an annotation with only a ``bbox`` (no ``segmentation``, or an empty one) is its box, as a detection
+dataset's boxes become rectangles in the YOLO loader. Crowd instances (``iscrowd`` 1) get NEGATIVE class ids, as
+in matterport: training drops them from the targets and evaluation marks them crowd.
 """
 
 import contextlib
@@ -21,12 +22,13 @@ from pycocotools.coco import COCO
 
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
+from mrcnn.datasets.files import resolve_image_path
 
 
 def read_json(path):
     """Parsed JSON of an annotation file; DatasetError naming the file if missing or malformed."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark is read, not an error
             return json.load(f)
     except FileNotFoundError:
         raise DatasetError(f"{path}: annotation file not found") from None
@@ -124,6 +126,25 @@ def segmentation_mask(segmentation, height, width, where):
     return mask_util.decode(rle).astype(bool)
 
 
+def annotation_segmentation(ann, where):
+    """The annotation's segmentation; without one (absent, null or []) its ``bbox`` [x, y, w, h] as a rectangle.
+
+    DatasetError if it has neither, or the bbox is not 4 finite numbers with a positive width and height.
+    """
+    segmentation = ann.get("segmentation")
+    if segmentation not in (None, []):
+        return segmentation
+    bbox = ann.get("bbox")
+    if bbox is None:
+        raise DatasetError(f"{where}: no 'segmentation' and no 'bbox'")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+        raise DatasetError(f"{where}: no 'segmentation', and 'bbox' must be [x, y, width, height], got {bbox!r:.80}")
+    x, y, w, h = (float(v) for v in bbox)
+    if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+        raise DatasetError(f"{where}: no 'segmentation', and 'bbox' {bbox} has no area (or is not finite)")
+    return [[x, y, x + w, y, x + w, y + h, x, y + h]]
+
+
 def warn_empty(where):
     """Warn that an annotation covers no pixel of its image (outside it, or of no area) and is dropped."""
     warnings.warn(
@@ -154,11 +175,11 @@ class CocoDataset(Dataset):
                 continue
             self._add_coco_image(source, img, anns, image_dir, annotation_json)
 
-    def _add_coco_image(self, source, img, anns, image_dir, annotation_json):
+    def _add_coco_image(self, source, img, anns, image_dir, annotation_json, **fields):
         where = f"{annotation_json}: image {img.get('id')}"
         if "file_name" not in img or "height" not in img or "width" not in img:
             raise DatasetError(f"{where}: needs 'file_name', 'height' and 'width'")
-        path = os.path.join(str(image_dir), img["file_name"])
+        path = resolve_image_path(image_dir, str(img["file_name"]))
         if not os.path.isfile(path):
             raise DatasetError(f"{where} ({img['file_name']}): image file {path} not found")
         self.add_image(
@@ -169,6 +190,7 @@ class CocoDataset(Dataset):
             height=img["height"],
             annotations=anns,
             annotation_file=annotation_json,
+            **fields,
         )
 
     def load_mask(self, image_id):
@@ -180,9 +202,7 @@ class CocoDataset(Dataset):
         masks, class_ids = [], []
         for ann in info["annotations"]:
             where = f"{info['annotation_file']}: image {info['id']}, annotation {ann.get('id')}"
-            if "segmentation" not in ann:
-                raise DatasetError(f"{where}: no 'segmentation'")
-            mask = segmentation_mask(ann["segmentation"], height, width, where)
+            mask = segmentation_mask(annotation_segmentation(ann, where), height, width, where)
             if not mask.any():
                 warn_empty(where)
                 continue

@@ -2,10 +2,12 @@
 
 Layout: a folder of ``*.json`` files, each ``{"imagePath": "a.jpg", "imageData": <base64 or null>,
 "imageHeight": H, "imageWidth": W, "shapes": [{"label": "cat", "shape_type": "polygon", "points": [[x, y], ...]}]}``.
-The image is ``imagePath`` relative to the json's folder; when that file is absent, the base64 ``imageData``
-embedded in the json is decoded instead. Shape types: ``polygon`` (>= 3 points), ``rectangle`` (2 opposite
-corners) and ``circle`` (centre, then a point on the circle); each shape is one instance (``group_id`` is not
-used). Coordinates are pixels; a vertex more than 1 pixel outside the image is rejected.
+The image is ``imagePath`` relative to the json's folder (Windows backslashes are folder separators; an absolute
+path from another machine is looked up by its file name beside the json), read upright by its EXIF orientation as
+LabelMe shows it (``imageHeight``/``imageWidth`` must be its raw or its upright size); when that file is absent,
+the base64 ``imageData`` embedded in the json is decoded instead. Shape types: ``polygon`` (>= 3 points),
+``rectangle`` (2 opposite corners) and ``circle`` (centre, then a point on the circle); each shape is one instance
+(``group_id`` is not used). Coordinates are pixels; a vertex more than 1 pixel outside the image is rejected.
 
 Classes are the ``label`` values, ids in sorted order unless ``class_names`` fixes the order. Images without shapes
 are kept as negatives.
@@ -22,8 +24,9 @@ import numpy as np
 
 from mrcnn.data.errors import DatasetError
 from mrcnn.data.images import image_size, read_image
-from mrcnn.datasets.checks import Problems, checked_image_size, polygon_problem
+from mrcnn.datasets.checks import Problems, checked_frame, polygon_problem
 from mrcnn.datasets.coco import read_json
+from mrcnn.datasets.files import resolve_image_path
 from mrcnn.datasets.via import PolygonDataset, _ellipse
 
 SHAPE_TYPES = ("polygon", "rectangle", "circle")
@@ -87,7 +90,9 @@ class LabelMeDataset(PolygonDataset):
         """image_info fields of one LabelMe file (with its shape labels), or None if its image is rejected."""
         data = read_json(json_path)
         if not is_labelme_file(data):
-            raise DatasetError(f"{json_path}: not a LabelMe file (needs 'shapes' and 'imagePath' or 'imageData')")
+            reason = "not a LabelMe file (needs 'shapes' and 'imagePath' or 'imageData')"
+            self.problems.reject(json_path, None, reason)
+            return None
         info = self._image_fields(json_path, data)
         if info is None:
             return None
@@ -113,11 +118,16 @@ class LabelMeDataset(PolygonDataset):
     def _image_fields(self, json_path, data):
         """path/height/width (and embedded image_data) of a LabelMe file's image, or None if rejected."""
         image_path = data.get("imagePath")
-        path = os.path.join(os.path.dirname(json_path), image_path) if isinstance(image_path, str) else None
+        path = resolve_image_path(os.path.dirname(json_path), image_path) if isinstance(image_path, str) else None
         embedded = data.get("imageData")
         if path is not None and (os.path.isfile(path) or not embedded):
-            size = checked_image_size(path, self.problems, json_path)
-            return None if size is None else {"path": path, "height": size[0], "width": size[1]}
+            # LabelMe shows (and annotates) the image upright, by its EXIF orientation
+            stated = (data.get("imageHeight"), data.get("imageWidth"))
+            expected = stated if all(isinstance(v, int) and v > 0 for v in stated) else None
+            frame = checked_frame(path, self.problems, json_path, expected=expected, upright=True)
+            if frame is None:
+                return None
+            return {"path": path, "height": frame[0], "width": frame[1], **({"exif": True} if frame[2] else {})}
         try:
             height, width = _embedded_size(embedded)
         except DatasetError as e:

@@ -3,7 +3,7 @@
 Layout (``<stem>`` is an image's path under ``images/`` without its extension)::
 
     ROOT/images/<stem>.jpg                 the images (any PIL format)
-    ROOT/masks/<stem>.png                  either one id map per image: one integer per pixel, 0 = background,
+    ROOT/masks/<stem>.png (or .PNG)        either one id map per image: one integer per pixel, 0 = background,
                                            1..N = instance ids (8- or 16-bit grayscale or palette PNG) ...
     ROOT/masks/<stem>/<anything>_<class>.png   ... or one PNG per instance (nonzero = the instance); its class is the
                                            text after the last "_" of the file name (no "_": the "default" class)
@@ -11,7 +11,9 @@ Layout (``<stem>`` is an image's path under ``images/`` without its extension)::
 
 In an id map, instance ``k`` has class ``classes.json[str(k)]``, else ``classes.json["default"]``; without
 ``classes.json`` every instance is ``object``. An id with no class (no entry and no "default") is an unknown class.
-Images without a mask file, or with an all-zero mask, are negatives. Classes come from the data in sorted order
+Images without a mask file, or with an all-zero mask, are negatives (but masks/ with no file matching any image is
+an error, as are JPEG masks). Masks the size of the photo upright (by its EXIF orientation) go with the upright
+photo. Classes come from the data in sorted order
 unless ``class_names`` fixes the order.
 """
 
@@ -24,6 +26,7 @@ from PIL import Image
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.checks import Problems, checked_image_size
 from mrcnn.datasets.coco import read_json
+from mrcnn.datasets.files import image_frame, walk_files
 from mrcnn.datasets.via import PolygonDataset
 from mrcnn.datasets.yolo_seg import image_files
 
@@ -62,6 +65,24 @@ def instance_class(path, class_map):
     return stem.rsplit("_", 1)[1] if "_" in stem else class_map.get("default")
 
 
+def _header_size(path):
+    """(height, width) of an image file from its header, None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def _beside(root, stem, extensions):
+    """The files ROOT/masks/<stem>.<ext> with ext in ``extensions`` (any case), sorted."""
+    base = os.path.join(root, "masks", stem)
+    found = glob.glob(glob.escape(base) + ".*")
+    return sorted(
+        p for p in found if os.path.splitext(p)[0] == base and p.lower().endswith(extensions) and os.path.isfile(p)
+    )
+
+
 class MaskPngDataset(PolygonDataset):
     """Instance masks from PNG files; see the module docstring for the layout."""
 
@@ -75,6 +96,11 @@ class MaskPngDataset(PolygonDataset):
         if not images:
             raise DatasetError(f"{root}: no images found under images/")
         entries = [e for e in (self._entry(root, p, class_map, class_names) for p in images) if e is not None]
+        if entries and not any(e["mask_files"] for e in entries) and walk_files(os.path.join(root, "masks")):
+            raise DatasetError(
+                f"{root}: no file under masks/ is the mask of an image; name them masks/<image stem>.png "
+                f"(e.g. masks/{entries[0]['stem']}.png) or masks/<image stem>/<n>_<class>.png"
+            )
         ids = self.add_class_names(source, class_names or sorted({c for e in entries for c in e["classes"]}))
         for entry in entries:
             entry["mask_class_ids"] = [ids[c] for c in entry.pop("classes")]
@@ -86,9 +112,25 @@ class MaskPngDataset(PolygonDataset):
         if size is None:
             return None
         stem = os.path.splitext(os.path.relpath(image_path, os.path.join(root, "images")))[0]
-        id_map = os.path.join(root, "masks", stem + ".png")
-        files = [id_map] if os.path.isfile(id_map) else sorted(glob.glob(os.path.join(root, "masks", stem, "*.png")))
-        values = [self._read_checked(p, size) for p in files]
+        id_map = next(iter(_beside(root, stem, (".png",))), None)
+        folder = glob.escape(os.path.join(root, "masks", stem))
+        files = (
+            [id_map]
+            if id_map
+            else sorted(p for p in glob.glob(os.path.join(folder, "*")) if p.lower().endswith(".png"))
+        )
+        if not files:
+            lossy = _beside(root, stem, (".jpg", ".jpeg"))
+            if lossy:
+                self.problems.reject(lossy[0], None, "masks must be PNG: JPEG compression changes the instance ids")
+                return None
+        exif = False
+        if files and _header_size(files[0]) not in (None, size):
+            try:  # masks of the upright photo (read with its EXIF orientation, as OpenCV and most tools do)
+                *size, exif = image_frame(image_path, image_path, expected=_header_size(files[0]))
+            except DatasetError:
+                pass  # _read_checked names the sizes
+        values = [self._read_checked(p, tuple(size)) for p in files]
         if any(v is None for v in values):
             return None  # a damaged mask file: drop the image rather than keep it with instances missing
         if files == [id_map]:
@@ -110,6 +152,7 @@ class MaskPngDataset(PolygonDataset):
             mask_files=[f for f, _, _ in kept],
             mask_values=[v for _, v, _ in kept],
             classes=[c for _, _, c in kept],
+            **({"exif": True} if exif else {}),
         )
 
     def _read_checked(self, path, size):

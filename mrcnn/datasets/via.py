@@ -13,7 +13,6 @@ that to keep train and val consistent).
 """
 
 import math
-import os
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from mrcnn.data import images
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import read_json, segmentation_mask, warn_empty
+from mrcnn.datasets.files import resolve_image_path
 
 ELLIPSE_POINTS = 64
 
@@ -215,7 +215,7 @@ class ViaDataset(PolygonDataset):
     def _add_via_images(self, images, annotation_json, image_dir, source, class_names):
         ids = self.add_class_names(source, class_names or sorted({n for *_, names in images for n in names}))
         for key, filename, polygons, names in images:
-            path = os.path.join(str(image_dir), filename)
+            path = resolve_image_path(image_dir, filename)
             height, width = image_size(path, f"{annotation_json}: image {key!r}")
             self.add_image(
                 source,

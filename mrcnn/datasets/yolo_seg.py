@@ -21,7 +21,8 @@ import numpy as np
 import yaml
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.datasets.checks import Problems, checked_image_size
+from mrcnn.datasets.checks import BORDER_TOLERANCE, Problems, checked_frame
+from mrcnn.datasets.files import walk_files
 from mrcnn.datasets.via import PolygonDataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -55,9 +56,9 @@ def yaml_names(data, yaml_path):
 
 
 def image_files(folder):
-    """Image files under ``folder`` (recursive), sorted."""
-    found = glob.glob(os.path.join(str(folder), "**", "*"), recursive=True)
-    return sorted(p for p in found if p.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(p))
+    """Image files under ``folder`` (recursive, any case of extension), sorted; each file once, even through a
+    folder link that loops back."""
+    return [p for p in walk_files(folder) if p.lower().endswith(IMAGE_EXTENSIONS)]
 
 
 def label_path(image_path):
@@ -67,8 +68,12 @@ def label_path(image_path):
     return os.path.splitext(os.sep.join(parts[:k] + ["labels"] + parts[k + 1 :]))[0] + ".txt"
 
 
-def parse_line(text, num_classes):
-    """'c x1 y1 ...' → (class index, xs, ys) normalised; DatasetError with the reason if malformed."""
+def parse_line(text, num_classes, size=None):
+    """'c x1 y1 ...' → (class index, xs, ys) normalised; DatasetError with the reason if malformed.
+
+    size: (height, width) of the image; a coordinate then may lie up to BORDER_TOLERANCE pixels outside [0, 1]
+    (exporters round 1.0 to 1.0000001) and is clipped to it.
+    """
     try:
         values = [float(v) for v in text.split()]
     except ValueError:
@@ -84,28 +89,46 @@ def parse_line(text, num_classes):
         coords = np.array(
             [cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cx - w / 2, cy + h / 2]
         )
-    if len(coords) % 2 or len(coords) < 6:
+    if len(coords) % 2:
+        raise DatasetError(f"odd number of coordinates ({len(coords)}): each point needs an x and a y")
+    if len(coords) < 6:
         raise DatasetError(f"polygon needs at least 3 x y pairs, got {len(coords)} values")
-    if not np.isfinite(coords).all() or coords.min() < 0 or coords.max() > 1:
-        raise DatasetError("coordinates must be normalised to [0, 1]")
-    return int(cls), coords[0::2], coords[1::2]
+    tx, ty = (BORDER_TOLERANCE / size[1], BORDER_TOLERANCE / size[0]) if size else (0.0, 0.0)
+    xs, ys = coords[0::2], coords[1::2]
+    if not np.isfinite(coords).all() or xs.min() < -tx or ys.min() < -ty or xs.max() > 1 + tx or ys.max() > 1 + ty:
+        raise DatasetError(
+            f"coordinates must be normalised to [0, 1], got {coords.min():g}..{coords.max():g} (pixels? divide x by "
+            "the width and y by the height)"
+        )
+    return int(cls), np.clip(xs, 0, 1), np.clip(ys, 0, 1)
 
 
 def _lines(path):
     """Lines of a text file, [] if it does not exist (an image without labels)."""
     if not os.path.isfile(path):
         return []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows Notepad) is not a value
         return f.read().splitlines()
 
 
 def _resolve_split(yaml_path, data, split):
-    """Image folders of ``split`` in a data yaml."""
+    """Image folders of ``split`` in a data yaml. An entry "../x" that does not exist is read as "x" under the
+    root, as Ultralytics does (Roboflow's exports write train: ../train/images beside the yaml)."""
     root = os.path.join(os.path.dirname(os.path.abspath(yaml_path)), str(data.get("path") or ""))
+    if not os.path.isdir(root):
+        raise DatasetError(
+            f"{yaml_path}: 'path: {data.get('path')}' is not a folder here; fix it, or remove it for the yaml's folder"
+        )
     entry = data.get(split)
     if entry is None:
         raise DatasetError(f"{yaml_path}: no {split!r} entry; it has {', '.join(k for k in SPLITS if k in data)}")
-    return [os.path.join(root, str(e)) for e in (entry if isinstance(entry, list) else [entry])]
+    folders = []
+    for e in entry if isinstance(entry, list) else [entry]:
+        folder = os.path.normpath(os.path.join(root, str(e)))
+        if not os.path.exists(folder) and str(e).startswith("../") and os.path.exists(os.path.join(root, str(e)[3:])):
+            folder = os.path.normpath(os.path.join(root, str(e)[3:]))
+        folders.append(folder)
+    return folders
 
 
 class YoloSegDataset(PolygonDataset):
@@ -140,7 +163,7 @@ class YoloSegDataset(PolygonDataset):
         if yamls:
             names = yaml_names(read_data_yaml(yamls[0]), yamls[0])
         elif os.path.isfile(classes_txt):
-            with open(classes_txt, encoding="utf-8") as f:
+            with open(classes_txt, encoding="utf-8-sig") as f:
                 names = [line.strip() for line in f if line.strip()]
         else:
             names = None
@@ -168,16 +191,17 @@ class YoloSegDataset(PolygonDataset):
 
     def _add_yolo_image(self, source, image_path, names, ids):
         labels = label_path(image_path)
-        size = checked_image_size(image_path, self.problems, image_path)
-        if size is None:
+        # Ultralytics reads images upright (EXIF orientation applied), so its labels are in that grid
+        frame = checked_frame(image_path, self.problems, image_path, upright=True)
+        if frame is None:
             return
-        height, width = size
+        height, width, exif = frame
         polygons, class_ids = [], []
         for number, text in enumerate(_lines(labels), start=1):
             if not text.strip():
                 continue
             try:
-                cls, xs, ys = parse_line(text, len(names))
+                cls, xs, ys = parse_line(text, len(names), (height, width))
             except DatasetError as e:
                 self.problems.reject(labels, number, str(e), unit="line")
                 continue
@@ -195,4 +219,5 @@ class YoloSegDataset(PolygonDataset):
             polygons=polygons,
             polygon_class_ids=class_ids,
             annotation_file=labels,
+            **({"exif": True} if exif else {}),
         )
