@@ -288,6 +288,21 @@ def test_bad_paths_and_flags_exit_2_with_one_line(tmp_path, capsys):
     assert err.strip().splitlines()[-1].endswith("--sizes '100': each size must be a multiple of 64")
 
 
+def test_splits_without_instances_and_missing_images_stop_before_anything_is_written(tmp_path, capsys):
+    """A val (or train) split with no instance would train, then fail or learn nothing: it stops first, in one line.
+    A COCO json whose images are elsewhere names the CLI flag."""
+    data, out = write_data(tmp_path / "data", "coco"), tmp_path / "run"
+    negatives = _coco(tmp_path / "negatives", {"6": [], "7": []})
+    assert main(train_args(data, out, "--val", str(negatives))) == 2
+    one_line_error(capsys, f"--val {negatives}: none of its 2 images has an instance", "annotate some")
+    assert main(train_args(negatives, out)) == 2
+    one_line_error(capsys, f"{negatives}: none of its 2 images has an instance, so there is nothing to learn")
+    shutil.rmtree(tmp_path / "negatives" / "images")
+    assert main(train_args(negatives, out)) == 2
+    one_line_error(capsys, "image '6.png' not found beside the json", "pass --images <folder>")
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_evaluate_writes_per_class_table_and_refuses_other_classes(trained, tmp_path, capsys):
     _, run, _ = trained("coco")

@@ -166,6 +166,8 @@ def main(argv=None):
     from mrcnn.cli.predict import PartialFailure
     from mrcnn.config import ConfigError
     from mrcnn.data.errors import DatasetError
+    from mrcnn.data.generator import AnnotationError
+    from mrcnn.inference.mold import ImageError
     from mrcnn.weights.h5 import WeightsFileError
 
     try:
@@ -173,8 +175,10 @@ def main(argv=None):
     except PartialFailure as err:
         print(f"mrcnn {args.command}: {err}", file=sys.stderr)
         return 1
-    except (CommandError, DatasetError, WeightsFileError, ConfigError, FileNotFoundError) as err:
-        message = str(err).replace("pass skip_bad=True", "pass --skip-bad")  # the loaders' hint, in CLI terms
+    except (CommandError, DatasetError, AnnotationError, ImageError, WeightsFileError, ConfigError,
+            FileNotFoundError) as err:  # fmt: skip
+        # the loaders' hints, in CLI terms
+        message = str(err).replace("pass skip_bad=True", "pass --skip-bad").replace("pass images=", "pass --images ")
         print(f"mrcnn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only, full or non-folder --out

@@ -35,17 +35,34 @@ def load_split(path, args, class_names=None):
 
 
 def _splits(args):
-    """(train, val, how val was made)."""
+    """(train, val, how val was made); each must hold an instance (nothing to learn, or AP undefined, without one)."""
     from mrcnn.datasets.split import holdout
 
     train = load_split(args.data, args)
+    _require_instances(train, args.data, "annotate some of its images", "there is nothing to learn")
     if args.val:
-        return train, load_split(args.val, args, class_names=train.class_names[1:]), f"{args.val}"
+        val = load_split(args.val, args, class_names=train.class_names[1:])
+        _require_instances(val, f"--val {args.val}", "annotate some of its images")
+        return train, val, f"{args.val}"
     try:
         train, val = holdout(train, HOLDOUT, seed=0)
     except ValueError as err:
         raise CommandError(f"{args.data}: {err}") from None
+    _require_instances(val, f"{args.data}: the hold-out val split", "pass --val with annotated images")
+    _require_instances(train, f"{args.data}: the training split left by the hold-out", "pass --val, or annotate "
+                       "more images", "there is nothing to learn")  # fmt: skip
     return train, val, f"a seeded {HOLDOUT:.0%} hold-out of {args.data} (seed 0)"
+
+
+def _require_instances(dataset, what, fix, why="val AP cannot be computed"):
+    """CommandError unless some image of `dataset` has an instance (stops at the first that has one)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # annotations dropped while looking are reported by inspect and training
+        if any(len(dataset.load_mask(i)[1]) for i in dataset.image_ids):
+            return
+    raise CommandError(f"{what}: none of its {len(dataset.image_ids)} images has an instance, so {why}; {fix}")
 
 
 def train_config(args, train_set, val_set):
@@ -93,6 +110,7 @@ def _test_split(args, train_set, val_set):
     if not args.test:
         return None
     test_set = load_split(args.test, args, class_names=train_set.class_names[1:])
+    _require_instances(test_set, f"--test {args.test}", "annotate some of its images")
     shared = set(_refs(test_set)) & set(_refs(train_set) + _refs(val_set))
     print(f"test: {len(test_set.image_ids)} images from {args.test}"
           + (f"; warning: {len(shared)} of them are also in train or val, so its score is not unbiased" if shared
