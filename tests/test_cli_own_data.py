@@ -10,6 +10,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -416,3 +418,14 @@ def test_help_lists_the_commands_and_serve_help_works(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--help"])
     assert stop.value.code == 0 and "usage: mrcnn serve" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["train", "{missing}", "--out", "{tmp}/run"], ["inspect", "{missing}"],
+                                     ["evaluate", "{tmp}/missing.h5", "{missing}"]])  # fmt: skip
+def test_bad_path_is_one_line_before_tensorflow_starts(tmp_path, command):
+    """TensorFlow prints its own notices to stderr when it loads: a bad path must be refused before that."""
+    argv = [a.format(missing=tmp_path / "no_such_data", tmp=tmp_path) for a in command]
+    done = subprocess.run([sys.executable, "-m", "mrcnn", *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"mrcnn {command[0]}: error: "), done.stderr
+    assert not (tmp_path / "run").exists()

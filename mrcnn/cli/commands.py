@@ -141,7 +141,7 @@ def run_export(args):
     from mrcnn import export
     from mrcnn.cli.own_data import inference_model
     from mrcnn.config import ConfigError
-    from mrcnn.weights.h5 import WeightsFileError
+    from mrcnn.weights.errors import WeightsFileError
 
     try:
         # the exported graph runs anywhere: float32, not this machine's "auto"
@@ -165,10 +165,9 @@ def main(argv=None):
     args = _parser().parse_args(argv)  # --help and usage errors answer before TensorFlow is imported
     from mrcnn.cli.predict import PartialFailure
     from mrcnn.config import ConfigError
-    from mrcnn.data.errors import DatasetError
-    from mrcnn.data.generator import AnnotationError
+    from mrcnn.data.errors import AnnotationError, DatasetError
     from mrcnn.inference.mold import ImageError
-    from mrcnn.weights.h5 import WeightsFileError
+    from mrcnn.weights.errors import WeightsFileError
 
     try:
         code = _commands()[args.command](args)
@@ -179,6 +178,7 @@ def main(argv=None):
             FileNotFoundError) as err:  # fmt: skip
         # the loaders' hints, in CLI terms
         message = str(err).replace("pass skip_bad=True", "pass --skip-bad").replace("pass images=", "pass --images ")
+        message = message.replace("pass format=", "pass --format ")
         print(f"mrcnn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except OSError as err:  # a read-only, full or non-folder --out

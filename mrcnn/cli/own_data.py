@@ -82,11 +82,11 @@ def train_config(args, train_set, val_set):
 
 
 def run_train(args):
+    out = writable_folder(args.out, "--out")  # before the data and the model are read
+    train_set, val_set, val_source = _splits(args)  # and the data before TensorFlow is imported
     from mrcnn.engine import recipe
     from mrcnn.model import find_last_checkpoint
 
-    out = writable_folder(args.out, "--out")  # before the data and the model are read
-    train_set, val_set, val_source = _splits(args)
     print(f"train: {len(train_set.image_ids)} images; val: {len(val_set.image_ids)} images from {val_source}; "
           f"classes: {', '.join(train_set.class_names[1:])}")  # fmt: skip
     test_set = _test_split(args, train_set, val_set)
@@ -127,10 +127,10 @@ def inference_model(weights, min_confidence=None, image_size=None, precision=Non
     (precision None: "auto", as served)."""
     import tempfile
 
+    if not Path(weights).is_file():  # before TensorFlow is imported
+        raise CommandError(f"{weights}: no such weights file")
     from mrcnn.model import MaskRCNN
 
-    if not Path(weights).is_file():
-        raise CommandError(f"{weights}: no such weights file")
     overrides = {} if min_confidence is None else {"DETECTION_MIN_CONFIDENCE": min_confidence}
     if image_size:
         overrides.update(IMAGE_MIN_DIM=image_size, IMAGE_MAX_DIM=image_size)

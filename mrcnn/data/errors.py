@@ -3,3 +3,7 @@
 
 class DatasetError(ValueError):
     """Bad dataset input: the message names the image or file and what to fix."""
+
+
+class AnnotationError(ValueError):
+    """A dataset's load_mask returned something unusable."""

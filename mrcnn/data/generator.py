@@ -12,13 +12,10 @@ from mrcnn.data import augment as augment_lib
 from mrcnn.data.batch import batch_layout
 from mrcnn.data.boxes import norm_boxes
 from mrcnn.data.dataset import image_label
+from mrcnn.data.errors import AnnotationError
 from mrcnn.data.masks import extract_bboxes, minimize_mask
 from mrcnn.data.resize import resize_mask
 from mrcnn.inference.mold import check_image, resize_for_model
-
-
-class AnnotationError(ValueError):
-    """A dataset's load_mask returned something unusable."""
 
 
 def _check_mask(dataset, image_id, image, masks, class_ids):

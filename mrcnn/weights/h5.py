@@ -18,10 +18,7 @@ import numpy as np
 from mrcnn.config import STORED_DEFAULTS
 from mrcnn.engine.atomic import atomic_path
 from mrcnn.weights.channels import adapted_arrays
-
-
-class WeightsFileError(ValueError):
-    """A weights file is missing, unreadable or does not fit the model."""
+from mrcnn.weights.errors import WeightsFileError
 
 
 def weight_layers(model):
