@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mrcnn.cli import main
-from mrcnn.datasets import load_dataset
+from mrcnn.datasets import FORMATS, load_dataset
 
 SIZE = 128
 CLASSES = ("cat", "dog")
@@ -415,6 +415,7 @@ def test_help_lists_the_commands_and_serve_help_works(capsys):
     assert stop.value.code == 0
     for command in ("train", "evaluate", "predict", "serve", "inspect", "export"):
         assert command in out
+    assert all(name in out for name in FORMATS)  # the data formats, as `mrcnn train --help` promises
     with pytest.raises(SystemExit) as stop:
         main(["serve", "--help"])
     assert stop.value.code == 0 and "usage: mrcnn serve" in capsys.readouterr().out

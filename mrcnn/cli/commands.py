@@ -8,8 +8,8 @@
   mrcnn export   --weights W --format savedmodel|tflite|onnx --out DIR
 
 DATA is a COCO json, a VIA json or folder, a LabelMe folder, a YOLO-seg yaml or folder, or a folder of mask PNGs
-(detected, or named with --format). WEIGHTS is a file saved by mrcnn (it stores its config and class names).
-Errors are printed as one line (exit code 2), not as a traceback.
+(detected, or named with --format: coco, via, labelme, yolo or masks). WEIGHTS is a file saved by mrcnn (it
+stores its config and class names). Errors are printed as one line (exit code 2), not as a traceback.
 """
 
 import argparse
@@ -20,7 +20,9 @@ from mrcnn.cli.common import CommandError
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="mrcnn", description="Mask R-CNN tools")
+    parser = argparse.ArgumentParser(
+        prog="mrcnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a standalone SavedModel, TFLite or ONNX model")
     export.add_argument("--weights", required=True, help="weights file saved by mrcnn (holds its config)")
@@ -34,7 +36,7 @@ def _parser():
     _serve_parser(commands)
     inspect = commands.add_parser("inspect", help="dataset report: classes, sizes against the anchors, problems")
     inspect.add_argument("data", help="COCO json, VIA json or folder, LabelMe folder, YOLO yaml or folder, mask PNGs")
-    inspect.add_argument("--format", help="dataset format (default: detected); one of mrcnn.datasets.FORMATS")
+    inspect.add_argument("--format", help="dataset format (default: detected): coco, via, labelme, yolo or masks")
     inspect.add_argument("--images", help="image folder (COCO/VIA) or split name (YOLO)")
     inspect.add_argument("--image-size", type=int, default=1024, help="model input size the object sizes refer to")
     inspect.add_argument("--skip-bad", action="store_true", help="list malformed annotations instead of stopping")
@@ -43,7 +45,7 @@ def _parser():
 
 
 def _data_arguments(parser):
-    parser.add_argument("--format", help="dataset format (default: detected); one of mrcnn.datasets.FORMATS")
+    parser.add_argument("--format", help="dataset format (default: detected): coco, via, labelme, yolo or masks")
     parser.add_argument("--images", help="image folder (COCO/VIA) or split name (YOLO)")
     parser.add_argument("--skip-bad", action="store_true", help="drop malformed annotations (listed), do not stop")
 
