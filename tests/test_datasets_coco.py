@@ -104,6 +104,18 @@ def test_unknown_category_lists_names(coco_files):
         load(*coco_files, categories=[42])
 
 
+def test_two_categories_of_one_name_are_refused(coco_files):
+    path, image_dir = coco_files
+    data = json.loads(path.read_text())
+    data["categories"][1]["name"] = "cat"  # ids 3 and 7 are both "cat"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"categories \[3, 7\] share the name 'cat'"):
+        load(path, image_dir)
+    with pytest.raises(DatasetError, match=r"categories \[3, 7\] share the name 'cat'"):
+        load(path, image_dir, categories=["cat"])
+    assert load(path, image_dir, categories=[3, 9]).class_names == ["BG", "cat", "bird"]  # one of them is fine
+
+
 def test_missing_image_and_bad_files(coco_files, tmp_path):
     path, image_dir = coco_files
     (image_dir / "2.png").unlink()

@@ -56,11 +56,28 @@ def read_coco(annotation_json):
 def select_categories(coco, categories, annotation_json):
     """COCO category ids to keep, ascending.
 
-    categories: None (all), or names and/or ids. An unknown one raises DatasetError listing what exists.
+    categories: None (all), or names and/or ids. An unknown one raises DatasetError listing what exists, and so do
+    two kept categories of one name (the model's classes are known by name: results would mix them up).
     """
-    if categories is None:
-        return sorted(coco.cats)
-    by_name = {c["name"]: c["id"] for c in coco.cats.values()}
+    ids = sorted(coco.cats) if categories is None else _named_categories(coco, categories, annotation_json)
+    names = {}
+    for cat_id in ids:
+        names.setdefault(coco.cats[cat_id]["name"], []).append(cat_id)
+    shared = {name: same for name, same in names.items() if len(same) > 1}
+    if shared:
+        name, same = next(iter(shared.items()))
+        raise DatasetError(
+            f"{annotation_json}: categories {same} share the name {name!r}; rename them, or give their annotations "
+            "one category id"
+        )
+    return ids
+
+
+def _named_categories(coco, categories, annotation_json):
+    """The ids of `categories` (names and/or ids; a name stands for every category of that name)."""
+    by_name = {}
+    for c in coco.cats.values():
+        by_name.setdefault(c["name"], []).append(c["id"])
     ids = set()
     for cat in categories:
         if isinstance(cat, str):
@@ -68,7 +85,7 @@ def select_categories(coco, categories, annotation_json):
                 raise DatasetError(
                     f"{annotation_json}: unknown category name {cat!r}; the file has: {', '.join(sorted(by_name))}"
                 )
-            ids.add(by_name[cat])
+            ids.update(by_name[cat])
         elif isinstance(cat, (int, np.integer)) and int(cat) in coco.cats:
             ids.add(int(cat))
         else:
