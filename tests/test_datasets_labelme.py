@@ -155,3 +155,12 @@ def test_sideways_photo_is_read_upright_as_labelme_shows_it(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=r"a\.json: image .*a\.jpg is 40x30 \(30x40 upright.*says 99x40"):
         load_dataset(tmp_path)
+
+
+def test_a_json_that_does_not_parse_is_named_or_skipped(tmp_path):
+    _write(tmp_path, "a", [_shape("cat", "polygon", [[1, 1], [8, 1], [8, 6]])])
+    (tmp_path / "b.json").write_text('{"shapes": [], "imagePath": "b.png"} trailing')
+    with pytest.raises(DatasetError, match=r"b\.json: not valid JSON .*pass skip_bad"):
+        load_dataset(tmp_path, format="labelme")
+    ds = load_dataset(tmp_path, format="labelme", skip_bad=True)
+    assert [p[0] for p in ds.problems] == [str(tmp_path / "b.json")] and len(ds.image_ids) == 1

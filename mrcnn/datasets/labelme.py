@@ -88,7 +88,11 @@ class LabelMeDataset(PolygonDataset):
 
     def _read_entry(self, json_path, class_names):
         """image_info fields of one LabelMe file (with its shape labels), or None if its image is rejected."""
-        data = read_json(json_path)
+        try:
+            data = read_json(json_path)
+        except DatasetError as e:  # one broken file among many: --skip-bad drops it like any other bad file
+            self.problems.reject(json_path, None, str(e).removeprefix(f"{json_path}: "))
+            return None
         if not is_labelme_file(data):
             reason = "not a LabelMe file (needs 'shapes' and 'imagePath' or 'imageData')"
             self.problems.reject(json_path, None, reason)
