@@ -430,3 +430,20 @@ def test_bad_path_is_one_line_before_tensorflow_starts(tmp_path, command):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"mrcnn {command[0]}: error: "), done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    from mrcnn.data.errors import AnnotationError
+    from mrcnn.engine import recipe
+
+    def fail(config, train, val, out, *args, **kwargs):
+        (out / "mrcnn20260101T0000").mkdir()  # as the TensorBoard logs of a first step would
+        raise AnnotationError("image 'a' (id 0): load_mask returned 2 masks for 1 class id")
+
+    monkeypatch.setattr(recipe, "run_training", fail)
+    data, out = write_data(tmp_path / "data", "coco"), tmp_path / "run"
+    assert main(train_args(data, out)) == 2
+    one_line_error(capsys, "mrcnn train: error: image 'a'")
+    assert not out.exists()
+    out.mkdir()  # a folder the user made is left in place
+    assert main(train_args(data, out)) == 2 and out.is_dir()

@@ -6,10 +6,11 @@ listed in DIR/split.json. best.h5 is picked on val, so its val score is optimist
 choice sees, and best.h5 is scored on it once, at the end. The config is `SmallDatasetConfig` (the balloon recipe:
 MobileNet v1 alpha 0.75 from ImageNet, 90 epochs, the first 30% at 512 px and the rest at 1024) with the
 command-line overrides. A malformed annotation stops the command before the first step unless --skip-bad drops it
-(the dropped ones are listed).
+(the dropped ones are listed). A run that stops before its first checkpoint removes the folder it made.
 """
 
 import math
+import shutil
 from pathlib import Path
 
 from mrcnn.cli.common import CommandError, writable_folder
@@ -99,10 +100,16 @@ def run_train(args):
         raise CommandError(f"--weights {weights}: no such file (use 'imagenet', 'last', 'none' or a .h5 path)")
     sizes = [args.image_size] if args.image_size else args.sizes or SIZES
     stages = recipe.default_schedule(args.epochs or EPOCHS, args.lr or config.LEARNING_RATE, sizes, args.layers)
-    split = {"val_source": val_source, "train": _refs(train_set), "val": _refs(val_set)}
-    write_json(out / "split.json", {**split, **({"test": _refs(test_set)} if test_set else {})})
-    return recipe.run_training(config, train_set, val_set, out, None if weights == "none" else weights, stages,
-                               eval_every=args.eval_every, patience=args.patience, test_set=test_set)  # fmt: skip
+    new_folder = not out.exists()
+    try:
+        split = {"val_source": val_source, "train": _refs(train_set), "val": _refs(val_set)}
+        write_json(out / "split.json", {**split, **({"test": _refs(test_set)} if test_set else {})})
+        return recipe.run_training(config, train_set, val_set, out, None if weights == "none" else weights, stages,
+                                   eval_every=args.eval_every, patience=args.patience, test_set=test_set)  # fmt: skip
+    except BaseException:
+        if new_folder and not any(out.rglob("*.h5")):  # stopped before its first checkpoint: nothing to resume
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def _test_split(args, train_set, val_set):
