@@ -43,18 +43,19 @@ def polygon_problem(xs, ys, height, width):
 
 def checked_image_size(path, problems, file):
     """(height, width) of the image at ``path``, or None after rejecting ``file`` (missing or not an image)."""
-    try:
-        return image_size(path, str(file))
-    except DatasetError as e:
-        problems.reject(file, None, str(e).removeprefix(f"{file}: "))
-        return None
+    return _read_or_reject(problems, file, image_size, path, str(file))
 
 
 def checked_frame(path, problems, file, expected=None, upright=False):
     """(height, width, exif) of ``files.image_frame``, or None after rejecting ``file`` (missing, not an image, or
     not the size ``expected``)."""
+    return _read_or_reject(problems, file, image_frame, path, str(file), expected=expected, upright=upright)
+
+
+def _read_or_reject(problems, file, read, *args, **kwargs):
+    """``read(*args, **kwargs)``, or None after rejecting ``file`` with the DatasetError it raised."""
     try:
-        return image_frame(path, str(file), expected=expected, upright=upright)
+        return read(*args, **kwargs)
     except DatasetError as e:
         problems.reject(file, None, str(e).removeprefix(f"{file}: "))
         return None

@@ -125,9 +125,10 @@ class MaskPngDataset(PolygonDataset):
                 self.problems.reject(lossy[0], None, "masks must be PNG: JPEG compression changes the instance ids")
                 return None
         exif = False
-        if files and _header_size(files[0]) not in (None, size):
+        mask_size = _header_size(files[0]) if files else None
+        if mask_size not in (None, size):
             try:  # masks of the upright photo (read with its EXIF orientation, as OpenCV and most tools do)
-                *size, exif = image_frame(image_path, image_path, expected=_header_size(files[0]))
+                *size, exif = image_frame(image_path, image_path, expected=mask_size)
             except DatasetError:
                 pass  # _read_checked names the sizes
         values = [self._read_checked(p, tuple(size)) for p in files]
