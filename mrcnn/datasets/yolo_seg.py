@@ -123,11 +123,11 @@ def _resolve_split(yaml_path, data, split):
     if entry is None:
         raise DatasetError(f"{yaml_path}: no {split!r} entry; it has {', '.join(k for k in SPLITS if k in data)}")
     folders = []
-    for e in entry if isinstance(entry, list) else [entry]:
-        folder = os.path.normpath(os.path.join(root, str(e)))
-        if not os.path.exists(folder) and str(e).startswith("../") and os.path.exists(os.path.join(root, str(e)[3:])):
-            folder = os.path.normpath(os.path.join(root, str(e)[3:]))
-        folders.append(folder)
+    for e in map(str, entry if isinstance(entry, list) else [entry]):
+        folder = os.path.join(root, e)
+        if not os.path.exists(folder) and e.startswith("../") and os.path.exists(os.path.join(root, e[3:])):
+            folder = os.path.join(root, e[3:])
+        folders.append(os.path.normpath(folder))
     return folders
 
 
