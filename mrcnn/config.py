@@ -28,6 +28,7 @@ STORED_DEFAULTS = {
     "RESNET_STEM": "keras",
     "ROI_ALIGN": "mrcnn",
     "BOX_NORMALIZATION": "mrcnn",
+    "PYRAMID_CONV": "conv",
 }
 
 
@@ -65,6 +66,11 @@ class Config:
     RPN_CONV_CHANNELS = 512
     MASK_HEAD_CHANNELS = 256
     MASK_HEAD_CONVS = 4
+    # The 3x3 convolutions on the pyramid (fpn_p2..fpn_p5 and the shared RPN conv): "conv" (matterport's) or
+    # "separable" (depthwise 3x3 + pointwise 1x1, about 1/8 of the multiply-adds at 128 channels). At P2
+    # (stride 4) these two convolutions are most of the model's compute; see SmallDatasetConfig. Stored in
+    # weights files; files saved before the key used "conv" (see STORED_DEFAULTS).
+    PYRAMID_CONV = "conv"
 
     NUM_CLASSES = 1  # Including background.
 
@@ -249,6 +255,10 @@ class Config:
             (
                 isinstance(self.RPN_ANCHOR_OFFSET, (int, float)) and 0.0 <= self.RPN_ANCHOR_OFFSET < 1.0,
                 f"RPN_ANCHOR_OFFSET must be in [0, 1) (0.5 mrcnn, 0.0 matterport), got {self.RPN_ANCHOR_OFFSET!r}",
+            ),
+            (
+                self.PYRAMID_CONV in ("conv", "separable"),
+                f"PYRAMID_CONV must be 'conv' or 'separable', got {self.PYRAMID_CONV!r}",
             ),
             (
                 self.RESNET_STEM in ("keras", "matterport"),

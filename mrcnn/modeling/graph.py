@@ -90,10 +90,14 @@ def _trunk(config, image):
             GradientScale(config.BACKBONE_GRADIENT_SCALE, name=f"backbone_gradient_c{i + 2}")(f)
             for i, f in enumerate(features)
         ]
-    pyramid = build_fpn(*features, config.TOP_DOWN_PYRAMID_SIZE)
+    pyramid = build_fpn(*features, config.TOP_DOWN_PYRAMID_SIZE, config.PYRAMID_CONV)
     anchors_per_cell = len(config.RPN_ANCHOR_RATIOS) * len(config.RPN_ANCHOR_OCTAVES)
     rpn_model = build_rpn_model(
-        anchors_per_cell, config.TOP_DOWN_PYRAMID_SIZE, config.RPN_CONV_CHANNELS, config.RPN_ANCHOR_STRIDE
+        anchors_per_cell,
+        config.TOP_DOWN_PYRAMID_SIZE,
+        config.RPN_CONV_CHANNELS,
+        config.RPN_ANCHOR_STRIDE,
+        config.PYRAMID_CONV,
     )
     rpn_logits, rpn_probs, rpn_deltas = apply_rpn(rpn_model, pyramid)
     anchors = PyramidAnchors(
