@@ -122,11 +122,13 @@ def test_class_masks_are_the_models_masks(model, image, mrcnn):
 
 
 def test_activations_cell(model, image):
-    # "Visualize Activations" (without tf.identity, which Keras 3 refuses on a symbolic tensor).
+    # "Visualize Activations", as the notebooks write it: tf.identity on the input layer's symbolic output.
+    import tensorflow as tf
+
     activations = model.run_graph(
         [image],
         [
-            ("input_image", model.keras_model.get_layer("input_image").output),
+            ("input_image", tf.identity(model.keras_model.get_layer("input_image").output)),
             ("c4_out", model.keras_model.get_layer("c4_out").output),
             ("rpn_bbox", model.keras_model.get_layer("rpn_bbox").output),
             ("roi", model.keras_model.get_layer("ROI").output),
@@ -134,3 +136,11 @@ def test_activations_cell(model, image):
     )
     np.testing.assert_array_equal(modellib.unmold_image(activations["input_image"][0], CONFIG), image)
     assert activations["rpn_bbox"].shape[-1] == 4 and activations["roi"].shape == (1, 100, 4)
+
+
+def test_identity_still_refuses_what_it_always_refused(model):
+    import tensorflow as tf
+
+    assert float(tf.identity(tf.constant(2.0))) == 2.0
+    with pytest.raises((TypeError, ValueError)):
+        tf.identity(object())

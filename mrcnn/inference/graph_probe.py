@@ -11,8 +11,9 @@ The proposal stages matterport read as TF1 tensors ("ROI/pre_nms_anchors", "ROI/
 `ancestor` returns a `ProposalStage`, and `run_graph` recomputes it with the ProposalLayer's own ops
 (ProposalLayer.stages) from the layer's inputs, in the same pass.
 
-`tf.identity(model.keras_model.get_layer("input_image").output)` (the notebooks' first activation) cannot
-work in Keras 3, which refuses TF functions on symbolic tensors: pass the layer output itself.
+`tf.identity(model.keras_model.get_layer("input_image").output)` (the notebooks' first activation): Keras 3
+refuses TF functions on symbolic tensors, so importing this module lets tf.identity return a KerasTensor
+unchanged (mrcnn.modeling.tf_ops), and run_graph sees the layer output itself.
 """
 
 import collections
@@ -22,11 +23,13 @@ import numpy as np
 from keras import ops
 
 from mrcnn.inference.mold import mold_image
+from mrcnn.modeling import tf_ops
 
 PROPOSAL_LAYER = "ROI"
 PROPOSAL_STAGES = ("pre_nms_anchors", "refined_anchors", "refined_anchors_clipped", "rpn_non_max_suppression")
 # matterport's head layer → our layer holding its values per image ([b, R, ...]), and the step to its layout.
 HEAD_VIEWS = {"mrcnn_mask": ("mrcnn_mask_split", "sigmoid"), "mrcnn_bbox": ("mrcnn_bbox_split", None)}
+tf_ops.pass_keras_tensors_through_identity()
 
 
 class ProposalStage:

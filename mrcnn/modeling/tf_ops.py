@@ -1,8 +1,10 @@
-"""The only module that imports TensorFlow: non-max suppression, which keras.ops lacks.
+"""The only module that imports TensorFlow: non-max suppression, which keras.ops lacks, and tf.identity on
+Keras inputs for matterport's notebooks.
 
 Everything else in mrcnn uses keras.ops, so this file is the whole port surface for another backend.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -31,3 +33,27 @@ def batched_nms(boxes, scores, max_output, iou_threshold, score_threshold=float(
         (boxes, scores),
         fn_output_signature=(tf.TensorSpec([max_output], tf.int32), tf.TensorSpec([max_output], tf.bool)),
     )
+
+
+_identity_registered = False
+
+
+class _IdentityOnKerasTensors(tf.__internal__.dispatch.OpDispatcher):
+    """`tf.identity(keras_tensor)` returns the KerasTensor itself instead of Keras 3's ValueError.
+
+    matterport's inspect notebooks pass `tf.identity(model.keras_model.get_layer("input_image").output)` to
+    run_graph (TF1 graphs took it); the tensor itself is what run_graph needs. TF calls this only after
+    tf.identity has refused its argument, so real tensors never reach it.
+    """
+
+    def handle(self, args, kwargs):
+        value = args[0] if args else kwargs.get("input")
+        return value if isinstance(value, keras.KerasTensor) else self.NOT_SUPPORTED
+
+
+def pass_keras_tensors_through_identity():
+    """Register _IdentityOnKerasTensors on tf.identity (once per process)."""
+    global _identity_registered
+    if not _identity_registered:
+        _IdentityOnKerasTensors().register(tf.identity)
+        _identity_registered = True
