@@ -3,8 +3,7 @@
 import numpy as np
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.datasets.files import image_frame
-from mrcnn.datasets.via import image_size
+from mrcnn.datasets.files import image_frame, image_size
 
 # A vertex may lie this many pixels outside the image (annotation tools let points land on or just past the border).
 BORDER_TOLERANCE = 1.0

@@ -20,7 +20,8 @@ import os
 import numpy as np
 
 from mrcnn.data.errors import DatasetError
-from mrcnn.datasets.via import PolygonDataset, image_size
+from mrcnn.datasets.files import image_size
+from mrcnn.datasets.via import PolygonDataset
 
 HEADER = ["filename", "class", "points"]
 

@@ -8,6 +8,7 @@
   the annotation file states) picks the grid when the two differ in shape; otherwise ``upright`` (what the format's
   tool does) decides. An image under 2x2 pixels, which the model cannot take, is an error too. ``exif`` True
   means ``Dataset.load_image`` applies the orientation (``image_info["exif"]``);
+- ``image_size(path, where)``: (height, width) of the stored grid, for formats whose tools do not turn images;
 - ``walk_files(folder)``: the files under ``folder``, each once, following folder links without looping.
 """
 
@@ -98,3 +99,8 @@ def walk_files(folder):
                 seen_files.add(target)
                 found.append(path)
     return sorted(found)
+
+
+def image_size(path, where):
+    """(height, width) of the stored pixel grid of ``path`` (EXIF orientation not applied); errors as image_frame."""
+    return image_frame(path, where)[:2]

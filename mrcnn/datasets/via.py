@@ -16,24 +16,12 @@ import math
 
 import numpy as np
 
-from mrcnn.data import images
 from mrcnn.data.dataset import Dataset
 from mrcnn.data.errors import DatasetError
 from mrcnn.datasets.coco import read_json, segmentation_mask, warn_empty
-from mrcnn.datasets.files import resolve_image_path
+from mrcnn.datasets.files import image_size, resolve_image_path
 
 ELLIPSE_POINTS = 64
-
-
-def image_size(path, where):
-    """(height, width) of an image file, read from its header only; DatasetError naming `where` if unreadable."""
-    try:
-        height, width = images.image_size(path)
-    except FileNotFoundError:
-        raise DatasetError(f"{where}: image file {path} not found") from None
-    except OSError as e:
-        raise DatasetError(f"{where}: cannot read image {path} ({e})") from None
-    return height, width
 
 
 class PolygonDataset(Dataset):
