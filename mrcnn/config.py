@@ -32,6 +32,25 @@ STORED_DEFAULTS = {
 }
 
 
+class AnchorScales(tuple):
+    """A Config's RPN_ANCHOR_SCALES: the tuple of scales, which also remembers the config's RPN_ANCHOR_OCTAVES and
+    RPN_ANCHOR_OFFSET.
+
+    matterport's notebooks build anchors with `utils.generate_pyramid_anchors(config.RPN_ANCHOR_SCALES, ...)`, five
+    arguments that know nothing of octaves or of the cell-centre offset, and index them with the data generator's
+    `rpn_match`. Given these scales, generate_pyramid_anchors returns the model's own anchors (same count, order and
+    centres), so those cells draw what the model trains on; a plain tuple gives matterport's grid.
+    """
+
+    def __new__(cls, scales, octaves=(1.0,), offset=0.0):
+        self = super().__new__(cls, scales)
+        self.octaves, self.offset = tuple(float(o) for o in octaves), float(offset)
+        return self
+
+    def __getnewargs__(self):
+        return tuple(self), self.octaves, self.offset
+
+
 class Config:
     """Base configuration. Override attributes in a subclass, or pass them as keyword arguments."""
 
@@ -197,6 +216,7 @@ class Config:
         # matterport's image_meta length: id, original shape, image shape, window, scale, class ids.
         self.IMAGE_META_SIZE = 1 + 3 + 3 + 4 + 1 + self.NUM_CLASSES
         self.validate()
+        self.RPN_ANCHOR_SCALES = AnchorScales(self.RPN_ANCHOR_SCALES, self.RPN_ANCHOR_OCTAVES, self.RPN_ANCHOR_OFFSET)
 
     def _image_shape(self):
         channels = self.IMAGE_CHANNEL_COUNT

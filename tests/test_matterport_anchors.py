@@ -109,3 +109,30 @@ def test_matterport_file_warns_unless_its_grid_is_used(corner_model, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         corner_model.load_weights(str(path), by_name=True)
+
+
+def test_notebook_anchors_are_the_models_anchors_with_octaves():
+    # inspect_balloon_data: generate_pyramid_anchors(5 config values) indexed with the data generator's rpn_match.
+    config = TinyInferenceConfig(RPN_ANCHOR_OCTAVES=(1.0, 2 ** (1 / 3), 2 ** (2 / 3)))
+    shapes = modellib.compute_backbone_shapes(config, config.IMAGE_SHAPE)
+    anchors = utils.generate_pyramid_anchors(
+        config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, shapes, config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE
+    )
+    np.testing.assert_array_equal(anchors, modellib.model_anchors(config, config.IMAGE_SHAPE))
+    assert len(anchors) == 3 * sum(h * w for h, w in shapes) * len(config.RPN_ANCHOR_RATIOS)
+    # A plain tuple keeps matterport's grid; the config's scales still compare, print and store as before.
+    plain = utils.generate_pyramid_anchors(
+        tuple(config.RPN_ANCHOR_SCALES), config.RPN_ANCHOR_RATIOS, shapes, config.BACKBONE_STRIDES, 1
+    )
+    assert len(plain) == len(anchors) // 3
+    assert config.RPN_ANCHOR_SCALES == (8, 16, 32, 64, 128) and repr(config.RPN_ANCHOR_SCALES) == "(8, 16, 32, 64, 128)"
+    assert json.loads(config.to_json())["RPN_ANCHOR_SCALES"] == [8, 16, 32, 64, 128]
+
+
+def test_config_copies_keep_the_anchor_rule():
+    import copy
+    import pickle
+
+    config = TinyInferenceConfig(RPN_ANCHOR_OCTAVES=(1.0, 1.5))
+    for scales in (pickle.loads(pickle.dumps(config)).RPN_ANCHOR_SCALES, copy.deepcopy(config).RPN_ANCHOR_SCALES):
+        assert (tuple(scales), scales.octaves, scales.offset) == ((8, 16, 32, 64, 128), (1.0, 1.5), 0.5)

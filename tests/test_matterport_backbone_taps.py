@@ -69,3 +69,20 @@ def test_other_backbones_have_documented_tap_names():
     assert model.backbone.tap_names == ("c2_out", "c3_out", "c4_out", "c5_out")
     outputs = model.run_graph([np.zeros((128, 128, 3), np.uint8)], [("c4", "c4_out")])
     assert outputs["c4"].shape == (1, 8, 8, model.backbone.channels[2])
+
+
+def test_balloon_notebooks_block_names_give_the_stage_output_with_a_warning(tmp_path):
+    # inspect_balloon_model's activation cell reads res2c_out, res3c_out (inside stage 3) and res4w_out.
+    model = modellib.MaskRCNN("inference", TinyInferenceConfig(), str(tmp_path))
+    for name, tap in (("res2c_out", "c2_out"), ("res3c_out", "c3_out"), ("res4w_out", "c4_out")):
+        with pytest.warns(UserWarning, match=f"'{name}' is not a layer of this model: using '{tap}'"):
+            assert model.keras_model.get_layer(name) is model.keras_model.get_layer(tap)
+    with pytest.raises(ValueError, match="No such layer: res9c_out"):
+        model.keras_model.get_layer("res9c_out")
+    with pytest.raises(ValueError, match="No such layer: fpn_p7"):
+        model.keras_model.get_layer("fpn_p7")
+
+
+def test_resnet_block_inside_a_stage_gives_its_stage_output(r101):
+    with pytest.warns(UserWarning, match="'res3c_out' is not a layer of this model: using 'res3d_out'"):
+        assert r101.keras_model.get_layer("res3c_out") is r101.keras_model.get_layer("res3d_out")

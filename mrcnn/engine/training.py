@@ -6,6 +6,7 @@ import re
 import keras
 
 from mrcnn.engine import distribute
+from mrcnn.modeling.stage_names import MatterportStageNames
 from mrcnn.weights import h5 as weights_io
 from mrcnn.weights import matterport
 
@@ -16,7 +17,7 @@ STAGE_PRESETS = {"3+": 3, "4+": 4, "5+": 5}
 MATTERPORT_NAMES = {ours: theirs for theirs, ours in matterport.resnet_name_map().items()}
 
 
-class TrainingModel(weights_io.LegacyH5Weights, distribute.MultiWorkerFitMixin, keras.Model):
+class TrainingModel(MatterportStageNames, weights_io.LegacyH5Weights, distribute.MultiWorkerFitMixin, keras.Model):
     """Functional model whose outputs are the five losses; `fit` minimises their weighted sum.
 
     Each loss is reported as a metric (rpn_class_loss, ..., mrcnn_mask_loss) next to `loss`.

@@ -94,19 +94,22 @@ def compute_backbone_shapes(config, image_shape):
 
 def model_anchors(config, image_shape):
     """The anchors the model uses (PyramidAnchors' grid) for one image shape, in pixels: numpy [A, 4]."""
-    shapes = compute_backbone_shapes(config, image_shape)
+    return _pyramid(
+        compute_backbone_shapes(config, image_shape),
+        config.BACKBONE_STRIDES,
+        config.RPN_ANCHOR_SCALES,
+        config.RPN_ANCHOR_RATIOS,
+        config.RPN_ANCHOR_OCTAVES,
+        config.RPN_ANCHOR_STRIDE,
+        config.RPN_ANCHOR_OFFSET,
+    )
+
+
+def _pyramid(feature_shapes, feature_strides, scales, ratios, octaves, anchor_stride, offset):
+    """level_anchors of every level, concatenated: numpy [A, 4] pixels."""
     levels = [
-        level_anchors(
-            int(h),
-            int(w),
-            stride,
-            scale,
-            config.RPN_ANCHOR_RATIOS,
-            config.RPN_ANCHOR_OCTAVES,
-            config.RPN_ANCHOR_STRIDE,
-            config.RPN_ANCHOR_OFFSET,
-        )
-        for (h, w), stride, scale in zip(shapes, config.BACKBONE_STRIDES, config.RPN_ANCHOR_SCALES)
+        level_anchors(int(h), int(w), stride, scale, ratios, octaves, anchor_stride, offset)
+        for (h, w), stride, scale in zip(feature_shapes, feature_strides, scales)
     ]
     return np.concatenate([ops.convert_to_numpy(a) for a in levels]).astype(np.float32)
 
@@ -133,7 +136,14 @@ def generate_anchors(scales, ratios, shape, feature_stride, anchor_stride):
 
 
 def generate_pyramid_anchors(scales, ratios, feature_shapes, feature_strides, anchor_stride):
-    """generate_anchors for each level (one scale per level), concatenated: [A, 4] pixels, matterport's centres."""
+    """generate_anchors for each level (one scale per level), concatenated: [A, 4] pixels, matterport's centres.
+
+    A Config's RPN_ANCHOR_SCALES (mrcnn.config.AnchorScales) carries the config's octaves and offset: with more than
+    one octave or a nonzero offset the result is the model's anchors for those (level_anchors, as model_anchors).
+    """
+    octaves, offset = getattr(scales, "octaves", (1.0,)), getattr(scales, "offset", 0.0)
+    if tuple(octaves) != (1.0,) or offset:
+        return _pyramid(feature_shapes, feature_strides, scales, ratios, octaves, anchor_stride, offset)
     return np.concatenate(
         [
             generate_anchors(scale, ratios, shape, stride, anchor_stride)

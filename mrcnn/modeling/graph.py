@@ -19,6 +19,7 @@ from mrcnn.modeling.losses import LOSS_NAMES, LossLayer
 from mrcnn.modeling.proposals import ProposalLayer
 from mrcnn.modeling.roi_align import PyramidROIAlign
 from mrcnn.modeling.rpn import apply_rpn, build_rpn_model
+from mrcnn.modeling.stage_names import MatterportStageNames
 from mrcnn.modeling.targets import DetectionTargets, RpnTargets
 from mrcnn.weights import h5 as weights_io
 
@@ -28,7 +29,7 @@ __all__ = ["LOSS_NAMES", "InferenceModel", "build_inference_graph", "build_train
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class InferenceModel(weights_io.LegacyH5Weights, keras.Model):
+class InferenceModel(MatterportStageNames, weights_io.LegacyH5Weights, keras.Model):
     """The inference graph's model: a functional keras.Model whose save_weights also writes legacy .h5."""
 
 
