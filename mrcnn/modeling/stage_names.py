@@ -21,9 +21,11 @@ class MatterportStageNames:
             return super().get_layer(name, index)
         except ValueError:
             match = _RESNET_BLOCK.fullmatch(name) if isinstance(name, str) else None
-            stage = match.group(1) if match else None
+            if not match:
+                raise
+            stage = match.group(1)
             tap = re.compile(rf"(res{stage}[a-z]+|c{stage})_out")
-            taps = [layer for layer in self.layers if stage and tap.fullmatch(layer.name)]
+            taps = [layer for layer in self.layers if tap.fullmatch(layer.name)]
             if not taps:
                 raise
         warnings.warn(

@@ -35,9 +35,6 @@ def batched_nms(boxes, scores, max_output, iou_threshold, score_threshold=float(
     )
 
 
-_identity_registered = False
-
-
 class _IdentityOnKerasTensors(tf.__internal__.dispatch.OpDispatcher):
     """`tf.identity(keras_tensor)` returns the KerasTensor itself instead of Keras 3's ValueError.
 
@@ -52,8 +49,5 @@ class _IdentityOnKerasTensors(tf.__internal__.dispatch.OpDispatcher):
 
 
 def pass_keras_tensors_through_identity():
-    """Register _IdentityOnKerasTensors on tf.identity (once per process)."""
-    global _identity_registered
-    if not _identity_registered:
-        _IdentityOnKerasTensors().register(tf.identity)
-        _identity_registered = True
+    """Register _IdentityOnKerasTensors on tf.identity (mrcnn.inference.graph_probe does, once, at its import)."""
+    _IdentityOnKerasTensors().register(tf.identity)
